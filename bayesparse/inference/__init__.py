@@ -1,0 +1,1 @@
+"""How models are fitted: SSVI, HMC/SGHMC, Laplace, EM for sparse Bayesian learning."""

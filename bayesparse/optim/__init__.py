@@ -1,0 +1,1 @@
+"""Solvers and loops: Sinkhorn-Newton-Sparse optimal transport, the Bayesian optimization loop."""

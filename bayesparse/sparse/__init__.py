@@ -1,0 +1,30 @@
+"""The shared sparse core: every component's sparsity goes through these types.
+
+``SparseTensor`` (2-D sparse matrix or binary pattern over torch.sparse and scipy.sparse),
+structured patterns (N:M, blocks, random), the ``Kronecker`` operator and binary-code helpers.
+Nothing here imports from the rest of bayesparse.
+"""
+
+from bayesparse.sparse.codes import overlap, union
+from bayesparse.sparse.kronecker import Kronecker
+from bayesparse.sparse.patterns import (
+    block_pattern,
+    block_sparsify,
+    check_density,
+    nm_sparsify,
+    random_pattern,
+)
+from bayesparse.sparse.tensor import SUPPORTED_DTYPES, SparseTensor
+
+__all__ = [
+    "SparseTensor",
+    "SUPPORTED_DTYPES",
+    "Kronecker",
+    "nm_sparsify",
+    "block_sparsify",
+    "block_pattern",
+    "random_pattern",
+    "check_density",
+    "overlap",
+    "union",
+]

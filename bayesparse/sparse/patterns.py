@@ -1,0 +1,139 @@
+"""Structured sparsity patterns: N:M, blocks and uniform random supports.
+
+N:M sparsity keeps ``n`` of every ``m`` consecutive entries of a row (NVIDIA's 2:4 pattern;
+Mishra et al., "Accelerating Sparse Deep Neural Networks", arXiv 2104.08378). Block patterns
+keep whole ``bh x bw`` tiles. Random patterns draw a support of a given density uniformly
+(the initial support of SSVI and of very sparse random projections).
+
+Examples
+--------
+>>> import torch
+>>> from bayesparse.sparse import nm_sparsify, random_pattern
+>>> s = nm_sparsify(torch.arange(8.0).reshape(1, 8), n=2, m=4)
+>>> s.col.tolist()
+[2, 3, 6, 7]
+>>> random_pattern((100, 50), density=0.1, random_state=0).nnz
+500
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bayesparse.sparse.tensor import ArrayLike, SparseTensor, _dense_2d
+
+__all__ = ["nm_sparsify", "block_sparsify", "random_pattern", "block_pattern", "check_density"]
+
+
+def check_density(density: float, name: str = "density") -> float:
+    """Validate a density in (0, 1]."""
+    if not isinstance(density, (int, float, np.floating)) or not 0 < float(density) <= 1:
+        raise ValueError(f"{name}: expected a number in (0, 1], got {density!r}")
+    return float(density)
+
+
+def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or isinstance(random_state, (int, np.integer)):
+        return np.random.default_rng(random_state)
+    raise TypeError(f"random_state: expected None, an int or a numpy Generator, got {random_state!r}")
+
+
+def nm_sparsify(x: ArrayLike, n: int, m: int) -> SparseTensor:
+    """Keep the ``n`` largest-magnitude entries of every ``m`` consecutive entries per row."""
+    t = _dense_2d(x, "x")
+    if not 0 < n <= m:
+        raise ValueError(f"n, m: expected 0 < n <= m, got n={n}, m={m}")
+    rows, cols = t.shape
+    if cols % m:
+        raise ValueError(f"m: the number of columns ({cols}) must be a multiple of m={m}")
+    groups = t.reshape(rows, cols // m, m)
+    keep = groups.abs().topk(n, dim=2).indices.sort(dim=2).values
+    col = (keep + torch.arange(0, cols, m, device=t.device).reshape(1, -1, 1)).reshape(rows, -1)
+    row = torch.arange(rows, device=t.device).repeat_interleave(col.shape[1])
+    idx = torch.stack((row, col.reshape(-1)))
+    return SparseTensor(idx, t[idx[0], idx[1]], t.shape, validate=False, _canonical=True)
+
+
+def _block_indices(
+    blocks: torch.Tensor, grid_cols: int, block: tuple[int, int]
+) -> torch.Tensor:
+    """Entry indices (CSR order) of the selected blocks (linear indices on the block grid)."""
+    bh, bw = block
+    br, bc = blocks // grid_cols, blocks % grid_cols
+    r = (br[:, None, None] * bh + torch.arange(bh)[None, :, None]).expand(-1, bh, bw)
+    c = (bc[:, None, None] * bw + torch.arange(bw)[None, None, :]).expand(-1, bh, bw)
+    return torch.stack((r.reshape(-1), c.reshape(-1)))
+
+
+def _check_block(shape: tuple[int, int], block: tuple[int, int]) -> tuple[int, int]:
+    bh, bw = (int(b) for b in block)
+    if bh <= 0 or bw <= 0 or shape[0] % bh or shape[1] % bw:
+        raise ValueError(f"block: {block} must be positive and divide the shape {shape}")
+    return shape[0] // bh, shape[1] // bw
+
+
+def block_sparsify(x: ArrayLike, block: tuple[int, int], density: float) -> SparseTensor:
+    """Keep the blocks of largest Frobenius norm, ``round(density * n_blocks)`` of them."""
+    t = _dense_2d(x, "x")
+    density = check_density(density)
+    gr, gc = _check_block(tuple(t.shape), block)
+    bh, bw = block
+    norms = t.reshape(gr, bh, gc, bw).abs().pow(2).sum(dim=(1, 3)).reshape(-1)
+    k = max(1, round(density * gr * gc))
+    chosen = norms.topk(k).indices
+    idx = _block_indices(chosen.cpu(), gc, (bh, bw)).to(t.device)
+    return SparseTensor(idx, t[idx[0], idx[1]], t.shape)
+
+
+def block_pattern(
+    shape: tuple[int, int],
+    block: tuple[int, int],
+    density: float,
+    random_state: int | np.random.Generator | None = None,
+) -> SparseTensor:
+    """A random binary pattern of whole blocks at the given density."""
+    density = check_density(density)
+    gr, gc = _check_block(tuple(shape), block)
+    k = max(1, round(density * gr * gc))
+    chosen = torch.from_numpy(_rng(random_state).choice(gr * gc, size=k, replace=False))
+    return SparseTensor(_block_indices(chosen, gc, tuple(block)), None, shape)
+
+
+def random_pattern(
+    shape: tuple[int, int],
+    density: float,
+    random_state: int | np.random.Generator | None = None,
+    *,
+    per_row: bool = False,
+) -> SparseTensor:
+    """A uniform random binary pattern with ``round(density * size)`` entries.
+
+    ``per_row=True`` puts exactly ``max(1, round(density * n_cols))`` entries in every row.
+    """
+    density = check_density(density)
+    rows, cols = (int(s) for s in shape)
+    rng = _rng(random_state)
+    if per_row:
+        k = max(1, round(density * cols))
+        col = np.argsort(rng.random((rows, cols)), axis=1)[:, :k] if cols <= 4096 else np.stack(
+            [rng.choice(cols, size=k, replace=False) for _ in range(rows)]
+        )
+        idx = np.stack((np.repeat(np.arange(rows), k), col.reshape(-1)))
+        return SparseTensor(torch.from_numpy(idx), None, (rows, cols))
+    k = max(1, round(density * rows * cols))
+    flat = _sample_without_replacement(rng, rows * cols, k)
+    idx = np.stack((flat // cols, flat % cols))
+    return SparseTensor(torch.from_numpy(idx), None, (rows, cols))
+
+
+def _sample_without_replacement(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """``k`` distinct integers from ``range(n)``; draws with rejection when ``k << n``."""
+    if k > n // 4:
+        return rng.choice(n, size=k, replace=False)
+    out = np.unique(rng.integers(0, n, size=int(k * 1.1) + 16))
+    while out.size < k:
+        out = np.unique(np.concatenate((out, rng.integers(0, n, size=k - out.size + 16))))
+    return rng.permutation(out)[:k]

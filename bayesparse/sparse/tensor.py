@@ -1,0 +1,554 @@
+"""``SparseTensor``: the one sparse matrix type every bayesparse component shares.
+
+A ``SparseTensor`` is a 2-D matrix held in canonical CSR order (rows sorted, columns sorted
+within a row, no duplicates) as three torch tensors: a ``2 x nnz`` index tensor, the row
+pointer, and optional values (``None`` means a binary pattern: a mask, a support, an SDR code).
+It adds no kernels of its own: products run on ``torch.sparse`` (autograd, threads, devices) or
+``scipy.sparse`` (numpy operands), and conversions to both are zero-copy where layouts allow.
+
+Examples
+--------
+>>> import torch
+>>> from bayesparse.sparse import SparseTensor
+>>> x = torch.tensor([[0.0, 2.0, 0.0], [1.0, 0.0, -3.0]])
+>>> s = SparseTensor.from_dense(x)
+>>> s.nnz, s.shape
+(3, (2, 3))
+>>> (s @ torch.ones(3)).tolist()
+[2.0, -2.0]
+>>> SparseTensor.topk(x, 1, dim=1).to_dense().tolist()
+[[0.0, 2.0, 0.0], [0.0, 0.0, -3.0]]
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+
+__all__ = ["SparseTensor", "SUPPORTED_DTYPES"]
+
+SUPPORTED_DTYPES = (
+    torch.bool,
+    torch.int32,
+    torch.int64,
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+    torch.complex64,
+    torch.complex128,
+)
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def _as_values(values: Any, device: torch.device | None = None) -> torch.Tensor:
+    """Turn user values into a torch tensor, refusing dtypes torch.sparse cannot multiply."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind not in "biufc":
+            raise TypeError(
+                f"values: unsupported dtype {values.dtype}; pass a numeric or boolean array"
+            )
+        values = torch.from_numpy(np.ascontiguousarray(values))
+    elif not isinstance(values, torch.Tensor):
+        values = torch.as_tensor(values)
+    if values.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"values: unsupported dtype {values.dtype}; use one of "
+            f"{', '.join(str(d).removeprefix('torch.') for d in SUPPORTED_DTYPES)}"
+        )
+    return values if device is None else values.to(device)
+
+
+def _as_index(idx: Any, name: str) -> torch.Tensor:
+    if isinstance(idx, np.ndarray):
+        idx = torch.from_numpy(idx)
+    idx = torch.as_tensor(idx)
+    if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
+        raise TypeError(f"{name}: indices must be integers, got {idx.dtype}")
+    return idx.to(torch.int64)
+
+
+class SparseTensor:
+    """A 2-D sparse matrix (or binary pattern) in canonical CSR order.
+
+    Parameters
+    ----------
+    indices : array or tensor, shape ``2 x nnz``
+        Row indices in the first row, column indices in the second. Any order; duplicates
+        are summed (their values) or merged (patterns).
+    values : array or tensor, shape ``nnz``, optional
+        Entry values. ``None`` makes a binary pattern whose entries are all one.
+    shape : (int, int)
+        Matrix shape.
+    validate : bool, default True
+        Check indices are in range (always cheap). Internal callers that construct from
+        already-canonical data pass ``False``.
+    check_finite : bool, default False
+        Also reject NaN or infinite values.
+
+    Examples
+    --------
+    >>> s = SparseTensor([[0, 1], [2, 0]], [1.0, 5.0], (2, 3))
+    >>> s.to_dense().tolist()
+    [[0.0, 0.0, 1.0], [5.0, 0.0, 0.0]]
+    """
+
+    __slots__ = ("_indices", "_crow", "_values", "_shape", "_scipy", "_transpose")
+
+    def __init__(
+        self,
+        indices: Any,
+        values: Any | None,
+        shape: Sequence[int],
+        *,
+        validate: bool = True,
+        check_finite: bool = False,
+        _canonical: bool = False,
+    ) -> None:
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 2 or min(shape) < 0:
+            raise ValueError(f"shape: expected two non-negative sizes, got {shape}")
+        idx = _as_index(indices, "indices")
+        if idx.ndim != 2 or idx.shape[0] != 2:
+            raise ValueError(f"indices: expected shape (2, nnz), got {tuple(idx.shape)}")
+        vals = None if values is None else _as_values(values, idx.device)
+        if vals is not None and (vals.ndim != 1 or vals.shape[0] != idx.shape[1]):
+            raise ValueError(
+                f"values: expected shape ({idx.shape[1]},) to match indices, got {tuple(vals.shape)}"
+            )
+        if validate and idx.numel():
+            if int(idx.min()) < 0:
+                raise ValueError("indices: negative index; indices must be >= 0")
+            for axis, name in ((0, "row"), (1, "column")):
+                top = int(idx[axis].max())
+                if top >= shape[axis]:
+                    raise ValueError(
+                        f"indices: {name} index {top} out of range for shape {shape}"
+                    )
+        if check_finite and vals is not None and vals.is_floating_point() | vals.is_complex():
+            if not bool(torch.isfinite(vals).all()):
+                raise ValueError("values: NaN or infinite entries; clean the data first")
+        if not _canonical:
+            idx, vals = _canonicalize(idx, vals, shape)
+        self._indices = idx
+        self._values = vals
+        self._shape = shape
+        self._crow: torch.Tensor | None = None
+        self._scipy: sp.csr_matrix | None = None
+        self._transpose: SparseTensor | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dense(
+        cls, x: ArrayLike, threshold: float | None = None, *, check_finite: bool = False
+    ) -> SparseTensor:
+        """Keep the entries of ``x`` with ``|x| > threshold`` (all non-zeros when ``None``)."""
+        t = _dense_2d(x, "x")
+        if check_finite and (t.is_floating_point() or t.is_complex()):
+            if not bool(torch.isfinite(t).all()):
+                raise ValueError("x: NaN or infinite entries; clean the data first")
+        keep = t != 0 if threshold is None else t.abs() > threshold
+        idx = keep.nonzero().T.contiguous()
+        return cls(idx, t[keep], t.shape, validate=False, _canonical=True)
+
+    @classmethod
+    def topk(
+        cls, x: ArrayLike, k: int, dim: int | None = None, *, by: str = "abs"
+    ) -> SparseTensor:
+        """Keep the ``k`` largest entries of ``x``: over the whole matrix or per row (``dim=1``).
+
+        ``by="abs"`` ranks by magnitude, ``by="value"`` by signed value (scores).
+        """
+        t = _dense_2d(x, "x")
+        if by not in ("abs", "value"):
+            raise ValueError(f"by: expected 'abs' or 'value', got {by!r}")
+        key = t.abs() if by == "abs" else t
+        if key.is_complex():
+            raise TypeError("x: complex input needs by='abs'")
+        if dim is None:
+            if not 0 <= k <= t.numel():
+                raise ValueError(f"k: expected 0 <= k <= {t.numel()}, got {k}")
+            flat = key.reshape(-1).topk(k).indices.sort().values
+            idx = torch.stack((flat // t.shape[1], flat % t.shape[1]))
+        elif dim in (1, -1):
+            if not 0 <= k <= t.shape[1]:
+                raise ValueError(f"k: expected 0 <= k <= {t.shape[1]} per row, got {k}")
+            cols = key.topk(k, dim=1).indices.sort(dim=1).values
+            rows = torch.arange(t.shape[0], device=t.device).repeat_interleave(k)
+            idx = torch.stack((rows, cols.reshape(-1)))
+        else:
+            raise ValueError(f"dim: expected None (global) or 1 (per row), got {dim}")
+        return cls(idx, t[idx[0], idx[1]], t.shape, validate=False, _canonical=True)
+
+    @classmethod
+    def from_scipy(cls, m: sp.spmatrix | sp.sparray, *, pattern: bool = False) -> SparseTensor:
+        """Wrap any scipy sparse matrix (CSR is zero-copy for the values)."""
+        if not sp.issparse(m):
+            raise TypeError(f"m: expected a scipy.sparse matrix, got {type(m).__name__}")
+        csr = m.tocsr()
+        if not csr.has_canonical_format:
+            csr = csr.copy()
+            csr.sum_duplicates()
+        crow = torch.from_numpy(csr.indptr.astype(np.int64, copy=False))
+        col = torch.from_numpy(csr.indices.astype(np.int64, copy=False))
+        row = torch.repeat_interleave(torch.arange(csr.shape[0]), crow.diff())
+        vals = None if pattern else _as_values(csr.data)
+        out = cls(torch.stack((row, col)), vals, csr.shape, validate=False, _canonical=True)
+        out._crow = crow
+        return out
+
+    @classmethod
+    def from_torch(cls, t: torch.Tensor, *, pattern: bool = False) -> SparseTensor:
+        """Wrap a torch sparse tensor (COO, CSR or CSC) or a dense tensor."""
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"t: expected a torch.Tensor, got {type(t).__name__}")
+        if t.layout == torch.strided:
+            out = cls.from_dense(t)
+        elif t.layout == torch.sparse_coo:
+            c = t.coalesce()
+            out = cls(c.indices(), c.values(), c.shape, validate=False, _canonical=True)
+        elif t.layout == torch.sparse_csr:
+            crow, col = t.crow_indices().to(torch.int64), t.col_indices().to(torch.int64)
+            row = torch.repeat_interleave(
+                torch.arange(t.shape[0], device=t.device), crow.diff()
+            )
+            out = cls(
+                torch.stack((row, col)), t.values(), t.shape, validate=False, _canonical=True
+            )
+            out._crow = crow
+        elif t.layout == torch.sparse_csc:
+            out = cls.from_torch(t.to_sparse_coo())
+        else:
+            raise TypeError(f"t: unsupported layout {t.layout}")
+        return out.pattern() if pattern else out
+
+    @classmethod
+    def from_rows(
+        cls, rows: Sequence[ArrayLike | Sequence[int]], n_cols: int
+    ) -> SparseTensor:
+        """A binary pattern whose row ``i`` has ones at the column indices ``rows[i]``."""
+        parts = [_as_index(r, f"rows[{i}]").reshape(-1) for i, r in enumerate(rows)]
+        lens = torch.tensor([p.numel() for p in parts], dtype=torch.int64)
+        col = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
+        row = torch.repeat_interleave(torch.arange(len(parts)), lens)
+        return cls(torch.stack((row, col)), None, (len(parts), n_cols))
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self._shape
+
+    @property
+    def nnz(self) -> int:
+        return int(self._indices.shape[1])
+
+    @property
+    def density(self) -> float:
+        size = self._shape[0] * self._shape[1]
+        return self.nnz / size if size else 0.0
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.bool if self._values is None else self._values.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._indices.device
+
+    @property
+    def indices(self) -> torch.Tensor:
+        """``2 x nnz`` int64 tensor of (row, column) pairs in CSR order."""
+        return self._indices
+
+    @property
+    def row(self) -> torch.Tensor:
+        return self._indices[0]
+
+    @property
+    def col(self) -> torch.Tensor:
+        return self._indices[1]
+
+    @property
+    def crow(self) -> torch.Tensor:
+        """CSR row pointer (``n_rows + 1`` int64 entries)."""
+        if self._crow is None:
+            counts = torch.bincount(self.row, minlength=self._shape[0])
+            self._crow = torch.cat((counts.new_zeros(1), counts.cumsum(0)))
+        return self._crow
+
+    @property
+    def values(self) -> torch.Tensor | None:
+        """Entry values in CSR order, or ``None`` for a binary pattern."""
+        return self._values
+
+    @property
+    def is_pattern(self) -> bool:
+        return self._values is None
+
+    def values_or_ones(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The values, or ones of ``dtype`` for a pattern."""
+        if self._values is not None:
+            return self._values
+        return torch.ones(self.nnz, dtype=dtype, device=self.device)
+
+    # ------------------------------------------------------------------ conversion
+    def to_torch(self, layout: str = "csr") -> torch.Tensor:
+        """A torch sparse tensor (``"csr"`` or ``"coo"``) sharing this tensor's memory."""
+        vals = self.values_or_ones()
+        if layout == "csr":
+            return torch.sparse_csr_tensor(
+                self.crow, self.col, vals, self._shape, check_invariants=False
+            )
+        if layout == "coo":
+            return torch.sparse_coo_tensor(
+                self._indices, vals, self._shape, is_coalesced=True, check_invariants=False
+            )
+        raise ValueError(f"layout: expected 'csr' or 'coo', got {layout!r}")
+
+    def to_scipy(self, format: str = "csr") -> sp.csr_matrix:
+        """A scipy sparse matrix; CSR shares the values' memory on CPU."""
+        if self._scipy is None:
+            vals = self.values_or_ones(torch.float64).detach().cpu()
+            if vals.dtype == torch.bfloat16:
+                vals = vals.float()
+            self._scipy = sp.csr_matrix(
+                (vals.numpy(), self.col.cpu().numpy(), self.crow.cpu().numpy()),
+                shape=self._shape,
+                copy=False,
+            )
+        if format == "csr":
+            return self._scipy
+        if format in ("coo", "csc"):
+            return self._scipy.asformat(format)
+        raise ValueError(f"format: expected 'csr', 'csc' or 'coo', got {format!r}")
+
+    def to_dense(self) -> torch.Tensor:
+        out = torch.zeros(
+            self._shape, dtype=self.values_or_ones().dtype, device=self.device
+        )
+        out[self.row, self.col] = self.values_or_ones()
+        return out
+
+    def numpy(self) -> np.ndarray:
+        """Dense numpy copy (for small matrices and tests)."""
+        return self.to_dense().detach().cpu().numpy()
+
+    def to(self, *args: Any, **kwargs: Any) -> SparseTensor:
+        """Move to a device or cast the values (``torch.Tensor.to`` semantics)."""
+        vals = None if self._values is None else self._values.to(*args, **kwargs)
+        device = self.device if vals is None else vals.device
+        if vals is None and args and isinstance(args[0], (str, torch.device)):
+            device = torch.device(args[0])
+        idx = self._indices.to(device)
+        return SparseTensor(idx, vals, self._shape, validate=False, _canonical=True)
+
+    # ------------------------------------------------------------------ structure
+    def pattern(self) -> SparseTensor:
+        """The binary pattern of this tensor (values dropped)."""
+        out = SparseTensor(self._indices, None, self._shape, validate=False, _canonical=True)
+        out._crow = self._crow
+        return out
+
+    def with_values(self, values: Any) -> SparseTensor:
+        """Same pattern, new values (``nnz`` of them, in CSR order)."""
+        vals = _as_values(values, self.device)
+        if vals.shape != (self.nnz,):
+            raise ValueError(f"values: expected shape ({self.nnz},), got {tuple(vals.shape)}")
+        out = SparseTensor(self._indices, vals, self._shape, validate=False, _canonical=True)
+        out._crow = self._crow
+        return out
+
+    def apply(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> SparseTensor:
+        """Apply an elementwise function to the stored values (zeros stay zeros)."""
+        return self.with_values(fn(self.values_or_ones()))
+
+    def transpose(self) -> SparseTensor:
+        if self._transpose is None:
+            t = SparseTensor(self._indices.flip(0), self._values, self._shape[::-1], validate=False)
+            t._transpose = self
+            self._transpose = t
+        return self._transpose
+
+    @property
+    def T(self) -> SparseTensor:  # noqa: N802 - numpy/torch name
+        return self.transpose()
+
+    def __getitem__(self, rows: int | slice | Sequence[int] | ArrayLike) -> SparseTensor:
+        """Row slicing: an int, a slice, or an index array of rows."""
+        n = self._shape[0]
+        if isinstance(rows, (int, np.integer)):
+            if not -n <= rows < n:
+                raise IndexError(f"rows: {rows} out of range for {n} rows")
+            rows = [int(rows) % n]
+        if isinstance(rows, slice):
+            sel = torch.arange(n)[rows]
+        else:
+            sel = _as_index(rows, "rows").reshape(-1)
+            if sel.numel() and (int(sel.min()) < -n or int(sel.max()) >= n):
+                raise IndexError(f"rows: index out of range for {n} rows")
+            sel = sel % n
+        sel = sel.to(self.device)
+        crow = self.crow
+        starts, counts = crow[sel], crow[sel + 1] - crow[sel]
+        pos = torch.repeat_interleave(starts - torch.cat((counts.new_zeros(1), counts.cumsum(0)[:-1])), counts)
+        pos = pos + torch.arange(int(counts.sum()), device=self.device)
+        new_row = torch.repeat_interleave(torch.arange(sel.numel(), device=self.device), counts)
+        vals = None if self._values is None else self._values[pos]
+        return SparseTensor(
+            torch.stack((new_row, self.col[pos])),
+            vals,
+            (sel.numel(), self._shape[1]),
+            validate=False,
+            _canonical=True,
+        )
+
+    def sum(self, dim: int | None = None) -> torch.Tensor:
+        """Sum of all entries, or per row (``dim=1``) / per column (``dim=0``)."""
+        v = self.values_or_ones(torch.int64)
+        if dim is None:
+            return v.sum()
+        if dim not in (0, 1, -1):
+            raise ValueError(f"dim: expected None, 0 or 1, got {dim}")
+        axis = 0 if dim in (1, -1) else 1
+        out = torch.zeros(self._shape[axis], dtype=v.dtype, device=self.device)
+        return out.index_add(0, self._indices[axis], v)
+
+    # ------------------------------------------------------------------ arithmetic
+    def _same_pattern(self, other: SparseTensor) -> None:
+        if other.shape != self.shape or not torch.equal(other._indices, self._indices):
+            raise ValueError("other: elementwise ops need the same sparsity pattern")
+
+    def _binary(self, other: Any, op: Callable[[Any, Any], torch.Tensor]) -> SparseTensor:
+        if isinstance(other, SparseTensor):
+            self._same_pattern(other)
+            return self.with_values(op(self.values_or_ones(), other.values_or_ones()))
+        if isinstance(other, (int, float, complex)) or (
+            isinstance(other, torch.Tensor) and other.ndim == 0
+        ):
+            return self.with_values(op(self.values_or_ones(), other))
+        raise TypeError(
+            f"other: expected a scalar or a SparseTensor with the same pattern, got {type(other).__name__}"
+        )
+
+    def __mul__(self, other: Any) -> SparseTensor:
+        return self._binary(other, torch.mul)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> SparseTensor:
+        return self._binary(other, torch.div)
+
+    def __add__(self, other: Any) -> SparseTensor:
+        if not isinstance(other, SparseTensor):
+            raise TypeError("other: adding a scalar would fill the zeros; use apply() on values")
+        return self._binary(other, torch.add)
+
+    def __neg__(self) -> SparseTensor:
+        return self.apply(torch.neg)
+
+    def abs(self) -> SparseTensor:
+        return self.apply(torch.abs)
+
+    def conj(self) -> SparseTensor:
+        return self.apply(lambda v: v.conj().resolve_conj())
+
+    # ------------------------------------------------------------------ products
+    def matmul(self, other: Any) -> Any:
+        """``self @ other``: torch dense → torch.sparse, numpy/scipy → scipy, SparseTensor → sparse."""
+        if isinstance(other, SparseTensor):
+            _check_inner(self.shape, other.shape)
+            return SparseTensor.from_scipy(self.to_scipy() @ other.to_scipy())
+        if isinstance(other, torch.Tensor):
+            _check_inner(self.shape, other.shape)
+            if other.ndim not in (1, 2):
+                raise ValueError(f"other: expected a 1-D or 2-D tensor, got {other.ndim}-D")
+            a = self._torch_operand(other.dtype)
+            if other.ndim == 1:
+                return torch.mv(a, other)
+            return torch.mm(a, other)
+        if isinstance(other, np.ndarray) or sp.issparse(other):
+            _check_inner(self.shape, other.shape)
+            return self.to_scipy() @ other
+        raise TypeError(f"other: cannot multiply by {type(other).__name__}")
+
+    __matmul__ = matmul
+
+    def rmatmul(self, other: Any) -> Any:
+        """``other @ self`` for dense ``other`` (``(self.T @ other.T).T``)."""
+        if isinstance(other, torch.Tensor):
+            if other.ndim == 1:
+                return self.T.matmul(other)
+            return self.T.matmul(other.T).T
+        if isinstance(other, np.ndarray) or sp.issparse(other):
+            if other.shape[-1] != self.shape[0]:
+                raise ValueError(f"other: inner sizes differ, {other.shape} @ {self.shape}")
+            return other @ self.to_scipy()
+        raise TypeError(f"other: cannot multiply {type(other).__name__} by a SparseTensor")
+
+    __rmatmul__ = rmatmul
+
+    def _torch_operand(self, dtype: torch.dtype) -> torch.Tensor:
+        vals = self._values
+        if vals is None:
+            vals = torch.ones(self.nnz, dtype=dtype, device=self.device)
+        elif vals.dtype != dtype:
+            raise TypeError(
+                f"other: dtype {dtype} differs from the sparse values' {vals.dtype}; cast one"
+            )
+        if vals.requires_grad:
+            # CSR backward to values is incomplete in torch; COO has full autograd.
+            return torch.sparse_coo_tensor(
+                self._indices, vals, self._shape, is_coalesced=True, check_invariants=False
+            )
+        return torch.sparse_csr_tensor(
+            self.crow, self.col, vals, self._shape, check_invariants=False
+        )
+
+    def __repr__(self) -> str:
+        kind = "pattern" if self._values is None else str(self.dtype).removeprefix("torch.")
+        return (
+            f"SparseTensor(shape={self._shape}, nnz={self.nnz}, density={self.density:.3g}, "
+            f"{kind}, device={self.device})"
+        )
+
+
+def _check_inner(a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    if len(b) == 0 or a[1] != b[0]:
+        raise ValueError(f"other: inner sizes differ, {a} @ {tuple(b)}")
+
+
+def _dense_2d(x: ArrayLike, name: str) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        t = _as_values(x)
+    elif isinstance(x, torch.Tensor):
+        t = _as_values(x.detach())
+    else:
+        raise TypeError(f"{name}: expected a numpy array or torch tensor, got {type(x).__name__}")
+    if t.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D matrix, got {t.ndim}-D; reshape it first")
+    return t
+
+
+def _canonicalize(
+    idx: torch.Tensor, vals: torch.Tensor | None, shape: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Sort to CSR order and merge duplicates (summing values)."""
+    if idx.shape[1] == 0:
+        return idx.contiguous(), vals
+    key = idx[0] * max(shape[1], 1) + idx[1]
+    if bool((key[1:] > key[:-1]).all()):
+        return idx.contiguous(), vals
+    uniq, inverse = torch.unique(key, sorted=True, return_inverse=True)
+    new_idx = torch.stack((uniq // max(shape[1], 1), uniq % max(shape[1], 1)))
+    if vals is None:
+        return new_idx, None
+    summed = torch.zeros(uniq.numel(), dtype=vals.dtype, device=vals.device)
+    return new_idx, summed.index_add(0, inverse, vals)
