@@ -38,7 +38,9 @@ def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
         return random_state
     if random_state is None or isinstance(random_state, (int, np.integer)):
         return np.random.default_rng(random_state)
-    raise TypeError(f"random_state: expected None, an int or a numpy Generator, got {random_state!r}")
+    raise TypeError(
+        f"random_state: expected None, an int or a numpy Generator, got {random_state!r}"
+    )
 
 
 def nm_sparsify(x: ArrayLike, n: int, m: int) -> SparseTensor:

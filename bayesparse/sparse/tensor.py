@@ -71,6 +71,8 @@ def _as_index(idx: Any, name: str) -> torch.Tensor:
     if isinstance(idx, np.ndarray):
         idx = torch.from_numpy(idx)
     idx = torch.as_tensor(idx)
+    if idx.numel() == 0:  # an empty list arrives as float32
+        return idx.to(torch.int64)
     if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
         raise TypeError(f"{name}: indices must be integers, got {idx.dtype}")
     return idx.to(torch.int64)
@@ -102,6 +104,8 @@ class SparseTensor:
     """
 
     __slots__ = ("_indices", "_crow", "_values", "_shape", "_scipy", "_transpose")
+    # numpy must defer ``ndarray @ SparseTensor`` to __rmatmul__ instead of wrapping us in an array.
+    __array_ufunc__ = None
 
     def __init__(
         self,
@@ -122,7 +126,8 @@ class SparseTensor:
         vals = None if values is None else _as_values(values, idx.device)
         if vals is not None and (vals.ndim != 1 or vals.shape[0] != idx.shape[1]):
             raise ValueError(
-                f"values: expected shape ({idx.shape[1]},) to match indices, got {tuple(vals.shape)}"
+                f"values: expected shape ({idx.shape[1]},) to match indices, "
+                f"got {tuple(vals.shape)}"
             )
         if validate and idx.numel():
             if int(idx.min()) < 0:
@@ -389,7 +394,7 @@ class SparseTensor:
                 raise IndexError(f"rows: {rows} out of range for {n} rows")
             rows = [int(rows) % n]
         if isinstance(rows, slice):
-            sel = torch.arange(n)[rows]
+            sel = torch.tensor(range(n)[rows], dtype=torch.int64)
         else:
             sel = _as_index(rows, "rows").reshape(-1)
             if sel.numel() and (int(sel.min()) < -n or int(sel.max()) >= n):
@@ -398,7 +403,8 @@ class SparseTensor:
         sel = sel.to(self.device)
         crow = self.crow
         starts, counts = crow[sel], crow[sel + 1] - crow[sel]
-        pos = torch.repeat_interleave(starts - torch.cat((counts.new_zeros(1), counts.cumsum(0)[:-1])), counts)
+        offsets = torch.cat((counts.new_zeros(1), counts.cumsum(0)[:-1]))
+        pos = torch.repeat_interleave(starts - offsets, counts)
         pos = pos + torch.arange(int(counts.sum()), device=self.device)
         new_row = torch.repeat_interleave(torch.arange(sel.numel(), device=self.device), counts)
         vals = None if self._values is None else self._values[pos]
@@ -435,7 +441,8 @@ class SparseTensor:
         ):
             return self.with_values(op(self.values_or_ones(), other))
         raise TypeError(
-            f"other: expected a scalar or a SparseTensor with the same pattern, got {type(other).__name__}"
+            "other: expected a scalar or a SparseTensor with the same pattern, "
+            f"got {type(other).__name__}"
         )
 
     def __mul__(self, other: Any) -> SparseTensor:
@@ -462,7 +469,7 @@ class SparseTensor:
 
     # ------------------------------------------------------------------ products
     def matmul(self, other: Any) -> Any:
-        """``self @ other``: torch dense → torch.sparse, numpy/scipy → scipy, SparseTensor → sparse."""
+        """``self @ other``: torch dense → torch.sparse, numpy/scipy → scipy, sparse → sparse."""
         if isinstance(other, SparseTensor):
             _check_inner(self.shape, other.shape)
             return SparseTensor.from_scipy(self.to_scipy() @ other.to_scipy())
