@@ -1,0 +1,431 @@
+"""EM for Kronecker-structured sparse Bayesian learning (KroSBL, AM / SVD / pattern-coupled).
+
+He & Joseph, "Bayesian Algorithms for Kronecker-structured Sparse Vector Recovery With
+Application to IRS-MIMO Channel Estimation", IEEE TSP 2024 (arXiv 2307.14719). The model is
+
+.. math::
+
+    y = (A_1 \\otimes \\dots \\otimes A_d)\\, x + n, \\quad
+    x \\sim \\mathcal{CN}(0, \\Gamma), \\quad \\Gamma = \\mathrm{diag}(\\gamma_1 \\otimes \\dots
+    \\otimes \\gamma_d), \\quad n \\sim \\mathcal{CN}(0, \\sigma^2 I),
+
+fitted by EM on the type-II likelihood (the SBL cost)
+:math:`\\mathcal L(\\gamma) = \\log|\\Sigma_y| + y^H \\Sigma_y^{-1} y`,
+:math:`\\Sigma_y = \\sigma^2 I + A \\Gamma A^H`.
+
+E-step without the dense posterior. :math:`A\\Gamma A^H = \\bigotimes_i A_i\\,\\mathrm{diag}
+(\\gamma_i) A_i^H` is a Kronecker product, so with per-factor eigendecompositions
+:math:`A_i \\mathrm{diag}(\\gamma_i) A_i^H = U_i \\mathrm{diag}(\\lambda_i) U_i^H`,
+
+.. math::
+
+    \\Sigma_y^{-1} = (\\otimes U_i)\\, \\mathrm{diag}\\big(1/(\\sigma^2 + \\otimes\\lambda_i)\\big)
+    (\\otimes U_i)^H, \\qquad
+    \\mu = \\Gamma A^H \\Sigma_y^{-1} y, \\qquad
+    \\Sigma_{nn} = \\gamma_n - \\gamma_n^2 \\big[(\\otimes |W_i|^{2})^T
+    (1/(\\sigma^2 + \\otimes\\lambda_i))\\big]_n,
+
+with :math:`W_i = U_i^H A_i`. Every product is a mode product, so an iteration costs
+:math:`O(N \\sum_i m_i + \\sum_i m_i^2 n_i)` and memory :math:`O(N + M)`: neither the Kronecker
+dictionary nor the :math:`N \\times N` posterior covariance is formed.
+
+M-step on :math:`\\Lambda = \\mathrm{diag}(\\Sigma) + |\\mu|^2` (a :math:`n_1\\times\\dots\\times
+n_d` tensor), minimising :math:`\\sum \\Lambda_{j}/\\gamma_{j} + \\log\\gamma_{j}` over
+Kronecker-structured :math:`\\gamma`:
+
+- ``"am"`` (paper's AM-KroSBL): cyclic closed forms
+  :math:`\\gamma_{1,i} = \\mathrm{mean}_{j,k} \\Lambda_{ijk}/(\\gamma_{2,j}\\gamma_{3,k})` until
+  the relative change is below ``inner_tol``; then :math:`\\|\\gamma_i\\| = 1` for
+  :math:`i < d` with the scale in the last factor. Starting from the current
+  :math:`\\gamma`, each sweep lowers the M-step objective, so this is a generalised EM and the
+  SBL cost decreases monotonically.
+- ``"svd"`` (SVD-KroSBL): the leading singular pair of :math:`\\Lambda` unfolded as
+  :math:`n_1 \\times (n_2\\cdots n_d)` gives :math:`\\gamma_1 = |u_1|`; recurse on
+  :math:`\\sigma_1 v_1`. A rank-one fit of :math:`\\Lambda`, not an exact M-step: no
+  monotonicity guarantee.
+- pattern coupling (PC-KroSBL): for a coupled factor the effective variances are
+  :math:`10^{-5} + C_\\beta \\tilde\\gamma_i`, :math:`C_\\beta` tridiagonal (1 on the diagonal,
+  :math:`\\beta` off it, as in PC-SBL of Fang et al., IEEE TSP 2015); the AM closed form becomes a
+  non-negative least-squares fit of :math:`\\tilde\\gamma_i`.
+
+Pruning removes factor entries (and with them whole Kronecker slices of :math:`x`) whose
+variance falls below ``prune_abs`` or ``prune_rel * max``. The noise variance is either given or
+learned by the EM rule :math:`\\sigma^2 \\leftarrow (\\|y - A\\mu\\|^2 + \\sigma^2 \\sum_n
+(1 - \\Sigma_{nn}/\\gamma_n))/M`, whose trace term equals
+:math:`\\sum \\otimes\\lambda / (\\sigma^2 + \\otimes\\lambda)`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from bayesparse.inference.kronecker_sbl import kronecker_sbl
+>>> rng = np.random.default_rng(0)
+>>> A1, A2 = rng.normal(size=(10, 16)), rng.normal(size=(10, 16))
+>>> x = np.zeros((16, 16)); x[np.ix_([2, 9], [4, 11])] = rng.normal(size=(2, 2))
+>>> y = np.kron(A1, A2) @ x.ravel()
+>>> res = kronecker_sbl([A1, A2], y, noise_variance=1e-6, method="am")
+>>> bool(np.allclose(res.coef, x.ravel(), atol=1e-3))
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import nnls
+
+from bayesparse.sparse import Kronecker
+
+__all__ = ["kronecker_sbl", "KroneckerSBLResult", "coupling_matrix", "sbl_cost"]
+
+_METHODS = ("am", "svd")
+
+
+@dataclass
+class KroneckerSBLResult:
+    """What :func:`kronecker_sbl` returns.
+
+    Attributes
+    ----------
+    coef : ndarray (N,)
+        Posterior mean of ``x`` (zeros on pruned slices), row-major (``np.kron``) order.
+    coef_var : ndarray (N,)
+        Posterior variances ``diag(Σ)`` (zeros on pruned slices).
+    gammas : list of ndarray
+        Factor prior variances ``γ_i`` (length ``n_i``, zeros where pruned); for coupled factors
+        the effective variances ``1e-5 + C_β γ̃_i``.
+    active : list of ndarray
+        Indices of the surviving entries of each factor.
+    noise_variance : float
+        Given or learned ``σ²``.
+    n_iter : int
+        EM iterations run.
+    cost : list of float
+        SBL cost ``log|Σ_y| + y^H Σ_y^{-1} y`` at the start of each iteration (current ``γ``).
+    converged : bool
+        Whether the relative change of ``γ`` fell below ``tol``.
+    """
+
+    coef: np.ndarray
+    coef_var: np.ndarray
+    gammas: list[np.ndarray]
+    active: list[np.ndarray]
+    noise_variance: float
+    n_iter: int
+    cost: list[float] = field(default_factory=list)
+    converged: bool = False
+
+
+def coupling_matrix(n: int, beta: float) -> np.ndarray:
+    """Tridiagonal PC-SBL coupling ``C_β``: 1 on the diagonal, ``β`` on both neighbours.
+
+    Examples
+    --------
+    >>> coupling_matrix(3, 0.5)
+    array([[1. , 0.5, 0. ],
+           [0.5, 1. , 0.5],
+           [0. , 0.5, 1. ]])
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"coupling: β must lie in [0, 1], got {beta}")
+    return np.eye(n) + beta * (np.eye(n, k=1) + np.eye(n, k=-1))
+
+
+def _outer(vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """``v_1 ⊗ … ⊗ v_d`` as a d-way tensor."""
+    out = vectors[0]
+    for v in vectors[1:]:
+        out = np.multiply.outer(out, v)
+    return out
+
+
+@dataclass
+class _Posterior:
+    mean: np.ndarray  # d-way tensor over the active entries
+    var: np.ndarray
+    cost: float
+    resid_sq: float  # ‖y − Aμ‖²
+    trace: float  # Σ_n γ_n [A^H Σ_y^{-1} A]_nn = Σ ⊗λ/(σ² + ⊗λ)
+
+
+def _posterior(As: list[np.ndarray], gs: list[np.ndarray], s2: float, y: np.ndarray) -> _Posterior:
+    """E-step from per-factor eigendecompositions of ``A_i diag(γ_i) A_i^H`` (module docstring)."""
+    Us, lams, Ws = [], [], []
+    for A, g in zip(As, gs):
+        lam, U = np.linalg.eigh((A * g) @ A.conj().T)
+        Us.append(U)
+        lams.append(np.clip(lam, 0.0, None))
+        Ws.append(U.conj().T @ A)
+    L = _outer(lams)
+    dinv = 1.0 / (s2 + L)
+    zt = (Kronecker([U.conj().T for U in Us]) @ y).reshape(L.shape)
+    w = (dinv * zt).ravel()
+    G = _outer(gs)
+    mean = G * (Kronecker([W.conj().T for W in Ws]) @ w).reshape(G.shape)
+    q = (Kronecker([(np.abs(W) ** 2).T for W in Ws]) @ dinv.ravel()).reshape(G.shape)
+    var = np.clip(G - G * G * q, 0.0, None)
+    az2 = np.abs(zt) ** 2
+    return _Posterior(
+        mean=mean,
+        var=var,
+        cost=float(np.sum(np.log(s2 + L)) + np.sum(dinv * az2)),
+        # y − AΓA^H Σ_y^{-1} y = σ² Σ_y^{-1} y, so the residual needs no extra product.
+        resid_sq=float(s2 * s2 * np.sum(dinv * dinv * az2)),
+        trace=float(np.sum(L * dinv)),
+    )
+
+
+def sbl_cost(
+    factors: Sequence[Any], y: Any, gammas: Sequence[Any], noise_variance: float
+) -> float:
+    """SBL cost ``log|Σ_y| + y^H Σ_y^{-1} y`` for Kronecker-structured ``γ`` (no dense matrices).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> A, B = rng.normal(size=(3, 4)), rng.normal(size=(2, 3))
+    >>> g, h, y = rng.random(4), rng.random(3), rng.normal(size=6)
+    >>> K = np.kron(A, B); S = 0.1 * np.eye(6) + K @ np.diag(np.kron(g, h)) @ K.T
+    >>> ref = np.linalg.slogdet(S)[1] + y @ np.linalg.solve(S, y)
+    >>> bool(np.isclose(sbl_cost([A, B], y, [g, h], 0.1), ref))
+    True
+    """
+    As = [np.asarray(A) for A in factors]
+    return _posterior(As, [np.asarray(g, dtype=float) for g in gammas], float(noise_variance),
+                      np.asarray(y)).cost
+
+
+def _normalize(gs: list[np.ndarray]) -> list[np.ndarray]:
+    """Unit norm for all factors but the last, which carries the scale (as in the paper)."""
+    scale = 1.0
+    out = []
+    for g in gs[:-1]:
+        nrm = float(np.linalg.norm(g))
+        nrm = nrm if nrm > 0 else 1.0
+        out.append(g / nrm)
+        scale *= nrm
+    out.append(gs[-1] * scale)
+    return out
+
+
+def _rel_change(new: list[np.ndarray], old: list[np.ndarray]) -> float:
+    """``‖⊗new − ⊗old‖ / ‖⊗old‖`` from factor inner products (no length-N vectors)."""
+    nn = math.prod(float(a @ a) for a in new)
+    oo = math.prod(float(b @ b) for b in old)
+    no = math.prod(float(a @ b) for a, b in zip(new, old))
+    return math.sqrt(max(nn + oo - 2.0 * no, 0.0) / oo) if oo > 0 else math.inf
+
+
+def _mode_mean(Lam: np.ndarray, gs: list[np.ndarray], axis: int) -> np.ndarray:
+    """``mean`` over all axes but ``axis`` of ``Λ / ⊗_{j≠axis} γ_j``."""
+    t = Lam
+    # contract from the last axis down so the remaining axis numbers stay valid
+    for j in range(Lam.ndim - 1, -1, -1):
+        if j != axis:
+            t = np.tensordot(t, 1.0 / (gs[j] * gs[j].size), axes=([j], [0]))
+    return t
+
+
+def _am_step(
+    Lam: np.ndarray, gs: list[np.ndarray], couplings: list[np.ndarray | None], floor: float,
+    inner_tol: float, inner_max_iter: int,
+) -> list[np.ndarray]:
+    gs = [g.copy() for g in gs]
+    for _ in range(inner_max_iter):
+        old = [g.copy() for g in gs]
+        for i in range(len(gs)):
+            t = _mode_mean(Lam, gs, i)
+            C = couplings[i]
+            gs[i] = t if C is None else floor + C @ nnls(C, t)[0]
+            # A zero mean would make the next division blow up; it only happens when every
+            # entry of Λ in the slice underflows, and such an entry is pruned next iteration.
+            gs[i] = np.maximum(gs[i], np.finfo(float).tiny)
+        gs = _normalize(gs)
+        if _rel_change(gs, old) <= inner_tol:
+            break
+    return gs
+
+
+def _svd_step(Lam: np.ndarray) -> list[np.ndarray]:
+    gs = []
+    rest = Lam
+    for n in Lam.shape[:-1]:
+        u, s, vh = np.linalg.svd(rest.reshape(n, -1), full_matrices=False)
+        gs.append(np.abs(u[:, 0]))
+        rest = np.abs(s[0] * vh[0])
+    gs.append(rest.ravel())
+    return [np.maximum(g, np.finfo(float).tiny) for g in gs]
+
+
+def _as_per_factor(value: Any, d: int, name: str) -> list[Any]:
+    if value is None or np.isscalar(value):
+        return [value] * d
+    value = list(value)
+    if len(value) != d:
+        raise ValueError(f"{name}: expected a scalar or {d} values (one per factor), "
+                         f"got {len(value)}")
+    return value
+
+
+def check_kronecker_problem(factors: Sequence[Any], y: Any) -> tuple[list[np.ndarray], np.ndarray]:
+    """Validate factors and ``y``: 2-D finite factors whose row counts multiply to ``len(y)``."""
+    if isinstance(factors, np.ndarray) or len(factors) < 1:
+        raise TypeError("factors: pass a list of 2-D matrices [A_1, ..., A_d]")
+    As = []
+    for i, A in enumerate(factors):
+        A = np.asarray(A)
+        if A.ndim != 2 or A.dtype.kind not in "iufc":
+            raise ValueError(f"factors[{i}]: expected a numeric 2-D matrix, got shape "
+                             f"{A.shape} dtype {A.dtype}")
+        if not np.all(np.isfinite(A)):
+            raise ValueError(f"factors[{i}]: contains NaN or inf")
+        As.append(A)
+    y = np.asarray(y)
+    if y.ndim == 2 and 1 in y.shape:
+        y = y.ravel()
+    if y.ndim != 1 or y.dtype.kind not in "iufc":
+        raise ValueError(f"y: expected a numeric 1-D vector, got shape {y.shape}")
+    m = math.prod(A.shape[0] for A in As)
+    if y.size != m:
+        rows = " x ".join(str(A.shape[0]) for A in As)
+        raise ValueError(f"y: length {y.size} does not match the factors' rows {rows} = {m}; "
+                         "order y row-major (np.kron order) over the factors' rows")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y: contains NaN or inf; remove or impute those measurements")
+    return As, y
+
+
+def kronecker_sbl(
+    factors: Sequence[Any],
+    y: Any,
+    *,
+    method: str = "am",
+    noise_variance: float | None = None,
+    coupling: float | Sequence[float | None] | None = None,
+    coupling_floor: float = 1e-5,
+    max_iter: int = 150,
+    tol: float = 1e-4,
+    inner_tol: float = 1e-4,
+    inner_max_iter: int = 10,
+    prune_abs: float = 1e-4,
+    prune_rel: float | Sequence[float] = 0.0,
+) -> KroneckerSBLResult:
+    """Kronecker-structured SBL by EM (He & Joseph 2024), never forming ``A_1 ⊗ … ⊗ A_d``.
+
+    Parameters
+    ----------
+    factors : list of (m_i, n_i) arrays
+        Dictionary factors, real or complex; ``y`` is ordered like ``np.kron`` of them.
+    y : (m_1 ⋯ m_d,) array
+        Measurements, real or complex.
+    method : {"am", "svd"}
+        M-step: alternating minimisation or rank-one (SVD) fit of ``Λ``.
+    noise_variance : float or None
+        Known ``σ² > 0``; ``None`` learns it by EM (started at ``0.1 ‖y‖²/M``).
+    coupling : float, sequence of (float or None), or None
+        Pattern-coupling ``β`` per factor (PC-KroSBL, AM M-step only); a scalar couples all.
+    coupling_floor : float
+        Added to coupled effective variances (1e-5 in the paper's code).
+    max_iter, tol : int, float
+        EM iterations and stopping rule ``‖Δγ‖/‖γ‖ ≤ tol``.
+    inner_tol, inner_max_iter : float, int
+        AM inner loop stopping rule.
+    prune_abs, prune_rel : float, float or sequence
+        Prune factor entries below ``prune_abs`` or below ``prune_rel[i] * max(γ_i)``.
+
+    Returns
+    -------
+    KroneckerSBLResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> A = [rng.normal(size=(6, 8)) + 1j * rng.normal(size=(6, 8)) for _ in range(3)]
+    >>> x = np.zeros((8, 8, 8), complex); x[1, 2, 3] = 1 + 1j
+    >>> y = np.kron(np.kron(A[0], A[1]), A[2]) @ x.ravel()
+    >>> res = kronecker_sbl(A, y, method="svd", noise_variance=1e-8)
+    >>> np.flatnonzero(np.abs(res.coef) > 1e-3).tolist(), res.converged
+    ([83], True)
+    """
+    As, y = check_kronecker_problem(factors, y)
+    d = len(As)
+    if method not in _METHODS:
+        raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
+    if noise_variance is not None and not noise_variance > 0:
+        raise ValueError(f"noise_variance: must be > 0 (or None to learn it), got "
+                         f"{noise_variance}; use a small positive value for noiseless data")
+    if max_iter < 1:
+        raise ValueError(f"max_iter: expected >= 1, got {max_iter}")
+    betas = _as_per_factor(coupling, d, "coupling")
+    if method == "svd" and any(b is not None for b in betas):
+        raise ValueError("coupling: pattern coupling needs method='am' (NNLS inside the AM step)")
+    rels = [float(r) for r in _as_per_factor(prune_rel, d, "prune_rel")]
+    if prune_abs < 0 or any(r < 0 or r >= 1 for r in rels):
+        raise ValueError("prune_abs / prune_rel: expected prune_abs >= 0 and 0 <= prune_rel < 1")
+
+    dtype = np.result_type(*As, y, np.float64)
+    As = [A.astype(dtype, copy=False) for A in As]
+    y = y.astype(dtype, copy=False)
+    sizes = [A.shape[1] for A in As]
+    full_C = [None if b is None else coupling_matrix(n, float(b)) for b, n in zip(betas, sizes)]
+    active = [np.arange(n) for n in sizes]
+    gs = [np.ones(n) if C is None else coupling_floor + C @ np.ones(n)
+          for C, n in zip(full_C, sizes)]
+    learn = noise_variance is None
+    M = y.size
+    s2 = 0.1 * float(np.vdot(y, y).real) / M if learn else float(noise_variance)
+    if learn and s2 == 0:
+        s2 = 1e-12
+
+    cost: list[float] = []
+    converged = False
+    it = 0
+    for _ in range(max_iter):
+        it += 1
+        keep = [(g >= prune_abs) & (g >= r * g.max()) for g, r in zip(gs, rels)]
+        for i, k in enumerate(keep):
+            if not k.any():  # never prune a factor away entirely
+                k[np.argmax(gs[i])] = True
+        if not all(k.all() for k in keep):
+            active = [a[k] for a, k in zip(active, keep)]
+            gs = [g[k] for g, k in zip(gs, keep)]
+        Aa = [A[:, a] for A, a in zip(As, active)]
+        post = _posterior(Aa, gs, s2, y)
+        cost.append(post.cost)
+        Lam = post.var + np.abs(post.mean) ** 2
+        old = [_embed(g, a, n) for g, a, n in zip(gs, active, sizes)]
+        if method == "am":
+            Cs = [None if C is None else C[np.ix_(a, a)] for C, a in zip(full_C, active)]
+            gs = _am_step(Lam, gs, Cs, coupling_floor, inner_tol, inner_max_iter)
+        else:
+            gs = _svd_step(Lam)
+        if learn:
+            s2 = max((post.resid_sq + s2 * post.trace) / M, 1e-12 * s2)
+        new = [_embed(g, a, n) for g, a, n in zip(gs, active, sizes)]
+        if _rel_change(new, old) <= tol:
+            converged = True
+            break
+
+    Aa = [A[:, a] for A, a in zip(As, active)]
+    post = _posterior(Aa, gs, s2, y)
+    N = math.prod(sizes)
+    coef = np.zeros(sizes, dtype=dtype)
+    var = np.zeros(sizes)
+    coef[np.ix_(*active)] = post.mean
+    var[np.ix_(*active)] = post.var
+    return KroneckerSBLResult(
+        coef=coef.reshape(N), coef_var=var.reshape(N),
+        gammas=[_embed(g, a, n) for g, a, n in zip(gs, active, sizes)],
+        active=active, noise_variance=s2, n_iter=it, cost=cost, converged=converged,
+    )
+
+
+def _embed(g: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n)
+    out[idx] = g
+    return out
