@@ -25,6 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.linear_model import OrthogonalMatchingPursuit
+from threadpoolctl import threadpool_limits
 
 from bayesparse.benchmarking import result_path, write_results
 from bayesparse.datasets.irs_mimo import irs_mimo_draw, irs_mimo_setup, kronecker_problem
@@ -283,6 +284,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sbl-budget", type=float, default=2400.0,
                     help="seconds of classic SBL allowed in the IRS study")
     args = ap.parse_args(argv)
+    # One BLAS thread for every method: on this shared, oversubscribed 2-core machine a
+    # 2-thread OpenBLAS spins on descheduled threads (dense SBL ran ~10x slower).
+    with threadpool_limits(1):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     suffix = "quick" if args.quick else "full"
     if args.part in ("kron", "all"):
         rows = run_kron(args.quick)
@@ -297,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
         parts[part] = json.loads(f.read_text()) if f.exists() else []
     kron = summarize_kron(parts["kron"])
     irs = summarize_irs(parts["irs"])
-    params = dict(quick=args.quick, setups=args.setups, draws=args.draws,
+    params = dict(blas_threads=1, quick=args.quick, setups=args.setups, draws=args.draws,
                   sbl_budget=args.sbl_budget, kro_synth=KRO_SYNTH, kro_irs=KRO_IRS)
     path = write_results("sbl", params, kron + irs, irs_per_draw=parts["irs"],
                          authors=AUTHORS)

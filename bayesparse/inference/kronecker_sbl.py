@@ -82,6 +82,7 @@ from bayesparse.sparse import Kronecker
 __all__ = ["kronecker_sbl", "KroneckerSBLResult", "coupling_matrix", "sbl_cost"]
 
 _METHODS = ("am", "svd")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass
@@ -221,13 +222,12 @@ def _rel_change(new: list[np.ndarray], old: list[np.ndarray]) -> float:
 
 
 def _mode_mean(Lam: np.ndarray, gs: list[np.ndarray], axis: int) -> np.ndarray:
-    """``mean`` over all axes but ``axis`` of ``Λ / ⊗_{j≠axis} γ_j``."""
-    t = Lam
-    # contract from the last axis down so the remaining axis numbers stay valid
-    for j in range(Lam.ndim - 1, -1, -1):
-        if j != axis:
-            t = np.tensordot(t, 1.0 / (gs[j] * gs[j].size), axes=([j], [0]))
-    return t
+    """``mean`` over all axes but ``axis`` of ``Λ / ⊗_{j≠axis} γ_j`` (one einsum pass)."""
+    idx = _LETTERS[: Lam.ndim]
+    others = [j for j in range(Lam.ndim) if j != axis]
+    subs = f"{idx},{','.join(idx[j] for j in others)}->{idx[axis]}"
+    t = np.einsum(subs, Lam, *(1.0 / gs[j] for j in others))
+    return t / (Lam.size // Lam.shape[axis])
 
 
 def _am_step(
