@@ -1,4 +1,12 @@
 """What is fitted: sparse Bayesian layers and networks, SBL models, BO surrogates, PFNs."""
 
+from bayesparse.models.bayesian_layers import BayesConv2d as BayesConv2d
+from bayesparse.models.bayesian_layers import BayesLinear as BayesLinear
+from bayesparse.models.bayesian_layers import SparseBayesConv2d as SparseBayesConv2d
+from bayesparse.models.bayesian_layers import SparseBayesLinear as SparseBayesLinear
 from bayesparse.models.kronecker_sbl import KroneckerSBL as KroneckerSBL
 from bayesparse.models.sbl import SBLRegression as SBLRegression
+from bayesparse.models.sparse_bnn import BayesCNN as BayesCNN
+from bayesparse.models.sparse_bnn import BayesMLP as BayesMLP
+from bayesparse.models.sparse_bnn_estimators import SparseBNNClassifier as SparseBNNClassifier
+from bayesparse.models.sparse_bnn_estimators import SparseBNNRegressor as SparseBNNRegressor
