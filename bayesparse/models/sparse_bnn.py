@@ -1,0 +1,308 @@
+"""Sparse Bayesian neural networks: an MLP and a small CNN built from mean-field layers.
+
+A network at ``density=1`` is a dense mean-field BNN (Bayes by Backprop); below 1 every
+weight layer is a sparse layer whose posterior lives on a support (SSVI, Li et al., ICLR
+2024). The total number of active weights is ``round(density * n_weights)``; it is spread over
+the layers uniformly or by the Erdős–Rényi-Kernel rule (Evci et al., "Rigging the Lottery",
+ICML 2020), where layer ``l`` gets density proportional to ``sum(shape_l) / prod(shape_l)``
+(for a convolution ``out + in + kh + kw`` over ``out * in * kh * kw``), capped at one. The
+first convolution can stay dense, as in the SSVI paper; its weights count in the budget.
+
+The networks are plain torch modules: ``net(x, mode)`` returns one stochastic forward pass,
+``net.sample(x, n)`` stacks ``n`` posterior samples, ``net.kl()`` the KL term.
+
+Examples
+--------
+>>> import torch
+>>> from bayesparse.models.sparse_bnn import BayesMLP
+>>> net = BayesMLP(8, 3, hidden=(32,), density=0.2, random_state=0)
+>>> round(net.density, 2), net.sample(torch.randn(4, 8), 5).shape
+(0.2, torch.Size([5, 4, 3]))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 - the torch convention
+from torch import nn
+
+from bayesparse.models.bayesian_layers import (
+    BayesConv2d,
+    BayesLinear,
+    MeanFieldLayer,
+    SparseBayesConv2d,
+    SparseBayesLinear,
+)
+from bayesparse.sparse import check_density
+
+__all__ = ["allocate_densities", "BayesNet", "BayesMLP", "BayesCNN", "ALLOCATIONS"]
+
+ALLOCATIONS = ("uniform", "erk")
+
+
+def allocate_densities(
+    shapes: Sequence[tuple[int, ...]],
+    density: float,
+    allocation: str = "erk",
+    dense: Sequence[bool] | None = None,
+) -> list[float]:
+    """Per-layer densities whose active weights total ``density`` of all weights.
+
+    Parameters
+    ----------
+    shapes : list of tuple
+        Weight shapes: ``(out, in)`` or ``(out, in, kh, kw)``.
+    density : float
+        Overall fraction of active weights, in (0, 1].
+    allocation : {"uniform", "erk"}
+        ``"uniform"``: every sparse layer at the same density; ``"erk"``: proportional to
+        ``sum(shape) / prod(shape)``, capped at 1 (iteratively, as in RigL).
+    dense : list of bool, optional
+        Layers forced dense (their weights are taken from the budget first).
+
+    Returns
+    -------
+    list of float
+
+    Examples
+    --------
+    >>> [round(d, 3) for d in allocate_densities([(100, 10), (10, 100)], 0.5, "uniform")]
+    [0.5, 0.5]
+    >>> [round(d, 3) for d in allocate_densities([(100, 1000), (10, 100)], 0.1, "erk")]
+    [0.092, 0.918]
+    """
+    density = check_density(density)
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"allocation: expected one of {ALLOCATIONS}, got {allocation!r}")
+    sizes = np.array([int(np.prod(s)) for s in shapes], dtype=float)
+    fixed = np.array(dense if dense is not None else [False] * len(shapes), dtype=bool)
+    if density == 1.0:
+        return [1.0] * len(shapes)
+    budget = density * sizes.sum() - sizes[fixed].sum()
+    if budget <= 0:
+        raise ValueError(
+            f"density: {density} is too low to keep the forced-dense layers; raise it or "
+            "set first_layer_dense=False"
+        )
+    raw = np.ones(len(shapes)) if allocation == "uniform" else np.array(
+        [sum(s) / np.prod(s) for s in shapes], dtype=float
+    )
+    out = np.where(fixed, 1.0, 0.0)
+    free = ~fixed
+    while True:
+        eps = (budget - sizes[free & (out == 1.0)].sum()) / (raw * sizes)[free & (out < 1.0)].sum()
+        dens = np.where(free & (out < 1.0), eps * raw, out)
+        over = free & (out < 1.0) & (dens > 1.0)
+        if not over.any():
+            return [float(min(d, 1.0)) for d in dens]
+        out[over] = 1.0
+
+
+class BayesNet(nn.Module):
+    """Base for mean-field BNNs: KL, sampling and density over its Bayesian layers."""
+
+    def bayes_layers(self) -> list[MeanFieldLayer]:
+        return [m for m in self.modules() if isinstance(m, MeanFieldLayer)]
+
+    def sparse_layers(self) -> list[MeanFieldLayer]:
+        return [m for m in self.bayes_layers() if hasattr(m, "support")]
+
+    def kl(self) -> torch.Tensor:
+        """Sum of the layers' KL divergences from the prior."""
+        return sum(layer.kl() for layer in self.bayes_layers())
+
+    @property
+    def n_active(self) -> int:
+        """Active (stored) weights, biases excluded."""
+        return sum(layer.n_weights for layer in self.bayes_layers())
+
+    @property
+    def n_dense(self) -> int:
+        """Weights of the dense network with the same architecture."""
+        return sum(layer.n_dense_weights for layer in self.bayes_layers())
+
+    @property
+    def density(self) -> float:
+        return self.n_active / self.n_dense
+
+    def sample(
+        self, x: torch.Tensor, n_samples: int = 10, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``n_samples`` forward passes, each with one weight sample: ``n x batch x out``."""
+        return torch.stack([self(x, "sample", generator) for _ in range(n_samples)])
+
+    def forward(
+        self, x: torch.Tensor, mode: str = "lrt", generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def _seed_stream(random_state: int | np.random.Generator | None) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return np.random.default_rng(random_state)
+
+
+class BayesMLP(BayesNet):
+    """Mean-field Bayesian MLP with ReLU activations, dense or sparse.
+
+    Parameters
+    ----------
+    n_inputs, n_outputs : int
+    hidden : tuple of int, default (256, 256)
+    density : float, default 1.0
+        Overall fraction of active weights; 1 gives dense :class:`BayesLinear` layers.
+    allocation : {"erk", "uniform"}, default "erk"
+    prior_std : float, default 1.0
+    rho_init : float, default -5.0
+    sparse_threshold : float, default 0.3
+        Sparse layers at or below this density run on CSR kernels.
+    random_state : int or numpy Generator, optional
+        Seeds the supports and the initial means.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = BayesMLP(4, 2, hidden=(8,), random_state=0)
+    >>> net(torch.randn(3, 4)).shape
+    torch.Size([3, 2])
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_outputs: int,
+        hidden: Sequence[int] = (256, 256),
+        *,
+        density: float = 1.0,
+        allocation: str = "erk",
+        prior_std: float = 1.0,
+        rho_init: float = -5.0,
+        sparse_threshold: float = 0.3,
+        random_state: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        sizes = [int(n_inputs), *(int(h) for h in hidden), int(n_outputs)]
+        if min(sizes) < 1:
+            raise ValueError(f"hidden: layer sizes must be positive, got {sizes}")
+        shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
+        dens = allocate_densities(shapes, density, allocation, [False] * len(shapes))
+        rng = _seed_stream(random_state)
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        layers = []
+        for (out, inp), d in zip(shapes, dens):
+            common = dict(prior_std=prior_std, rho_init=rho_init, generator=gen)
+            if d >= 1.0:
+                layers.append(BayesLinear(inp, out, **common))
+            else:
+                layers.append(SparseBayesLinear(
+                    inp, out, density=d, sparse_threshold=sparse_threshold,
+                    random_state=rng, **common,
+                ))
+        self.layers = nn.ModuleList(layers)
+        self.input_shape: tuple[int, ...] = (int(n_inputs),)
+
+    def forward(
+        self, x: torch.Tensor, mode: str = "lrt", generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        x = x.reshape(x.shape[0], -1)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, mode, generator)
+            if i < len(self.layers) - 1:
+                x = F.relu(x)
+        return x
+
+
+class BayesCNN(BayesNet):
+    """Small mean-field Bayesian CNN: [conv, ReLU, max-pool] blocks and a linear head.
+
+    Inputs of height 1 (1-D signals such as MNIST-1D) get ``1 x k`` kernels and ``1 x 2``
+    pooling; spatial axes shorter than 2 are not pooled.
+
+    Parameters
+    ----------
+    input_shape : (C, H, W)
+    n_outputs : int
+    channels : tuple of int, default (16, 32)
+    kernel_size : int, default 3
+    density, allocation, prior_std, rho_init, sparse_threshold, random_state
+        As in :class:`BayesMLP`.
+    first_layer_dense : bool, default True
+        Keep the first convolution dense (the SSVI paper's choice).
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = BayesCNN((1, 8, 8), 10, channels=(4, 8), density=0.5, random_state=0)
+    >>> net(torch.randn(2, 1, 8, 8)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        n_outputs: int,
+        channels: Sequence[int] = (16, 32),
+        kernel_size: int = 3,
+        *,
+        density: float = 1.0,
+        allocation: str = "erk",
+        first_layer_dense: bool = True,
+        prior_std: float = 1.0,
+        rho_init: float = -5.0,
+        sparse_threshold: float = 0.3,
+        random_state: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if len(input_shape) != 3 or min(input_shape) < 1:
+            raise ValueError(f"input_shape: expected (channels, height, width), got {input_shape}")
+        c, h, w = (int(s) for s in input_shape)
+        self.input_shape = (c, h, w)
+        kernel = (1, kernel_size) if h == 1 else (kernel_size, kernel_size)
+        pad = (kernel[0] // 2, kernel[1] // 2)
+        shapes, pools = [], []
+        chans = [c, *(int(ch) for ch in channels)]
+        for i in range(len(channels)):
+            shapes.append((chans[i + 1], chans[i], *kernel))
+            pool = (2 if h >= 2 else 1, 2 if w >= 2 else 1)
+            pools.append(pool)
+            h, w = h // pool[0], w // pool[1]
+        shapes.append((int(n_outputs), chans[-1] * h * w))
+        dense = [first_layer_dense] + [False] * (len(shapes) - 1)
+        dens = allocate_densities(shapes, density, allocation, dense)
+        rng = _seed_stream(random_state)
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        common = dict(prior_std=prior_std, rho_init=rho_init, generator=gen)
+        convs = []
+        for shape, d in zip(shapes[:-1], dens[:-1]):
+            out, inp = shape[:2]
+            if d >= 1.0:
+                convs.append(BayesConv2d(inp, out, kernel, padding=pad, **common))
+            else:
+                convs.append(SparseBayesConv2d(
+                    inp, out, kernel, padding=pad, density=d,
+                    sparse_threshold=sparse_threshold, random_state=rng, **common,
+                ))
+        self.convs = nn.ModuleList(convs)
+        self.pools = pools
+        out, inp = shapes[-1]
+        if dens[-1] >= 1.0:
+            self.head: MeanFieldLayer = BayesLinear(inp, out, **common)
+        else:
+            self.head = SparseBayesLinear(
+                inp, out, density=dens[-1], sparse_threshold=sparse_threshold,
+                random_state=rng, **common,
+            )
+
+    def forward(
+        self, x: torch.Tensor, mode: str = "lrt", generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        x = x.reshape(x.shape[0], *self.input_shape)
+        for conv, pool in zip(self.convs, self.pools):
+            x = F.relu(conv(x, mode, generator))
+            if pool != (1, 1):
+                x = F.max_pool2d(x, pool)
+        return self.head(x.flatten(1), mode, generator)
