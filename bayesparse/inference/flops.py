@@ -180,18 +180,22 @@ def predict_flops(
     return n_samples * total
 
 
-def update_flops(geo: list[LayerGeometry], batch: int, *, grad_addition: bool = True) -> int:
+def update_flops(
+    geo: list[LayerGeometry], batch: int, *, grad_addition: bool = True, matmul_only: bool = False
+) -> int:
     """Extra FLOPs of one SSVI support update over a plain training step.
 
     Sparse layers only (``active < fan_in * out``) are scored; with gradient addition their
-    probe step multiplies the dense mean weight forward and for its gradient.
+    probe step multiplies the dense mean weight forward and for its gradient (the only
+    products, so the only part kept by ``matmul_only``).
     """
     total = 0
     for g in geo:
         dense = g.fan_in * g.out
         if g.active >= dense:
             continue
-        total += SCORE_FLOPS * g.active
+        if not matmul_only:
+            total += SCORE_FLOPS * g.active
         if grad_addition:
             rows = batch * g.positions
             total += 2 * 2 * rows * dense

@@ -339,7 +339,9 @@ def ssvi(
                                          removal, addition)
                 log["n_updates"] += 1
                 log["n_replaced"].append(replaced)
-                log["flops"] += update_flops(geo, len(idx), grad_addition=addition == "grad")
+                for key, matmul_only in (("flops", False), ("flops_matmul", True)):
+                    log[key] += update_flops(geo, len(idx), grad_addition=addition == "grad",
+                                             matmul_only=matmul_only)
             beta = min(1.0, step / max(kl_warmup * total, 1.0))
             loss = nll(net(xb, "lrt", gen), yb) + beta * kl_scale / n * net.kl()
             opt.zero_grad(set_to_none=True)

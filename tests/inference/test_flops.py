@@ -46,6 +46,7 @@ def test_hand_computed_sparse_linear_layer():
     assert predict_flops([g], 2, 3) == 3 * (2 * rows * k + 5 * params + rows * m + rows * m)
     assert update_flops([g], 2) == 15 * 5 + 2 * 2 * rows * 12
     assert update_flops([g], 2, grad_addition=False) == 15 * 5
+    assert update_flops([g], 2, matmul_only=True) == 2 * 2 * rows * 12
 
 
 def test_sparse_network_flops_scale_with_density():
