@@ -28,7 +28,10 @@ __all__ = ["row_mass_truncate"]
 
 
 def row_mass_truncate(
-    x: np.ndarray, tol: float, row_sums: np.ndarray | None = None
+    x: np.ndarray,
+    tol: float,
+    row_sums: np.ndarray | None = None,
+    row_scale: np.ndarray | None = None,
 ) -> SparseTensor:
     """Keep per row the entries of ``x`` holding at least ``1 - tol`` of the row's mass.
 
@@ -41,11 +44,15 @@ def row_mass_truncate(
         non-zero entry.
     row_sums : ndarray, shape ``n``, optional
         Row sums of ``x`` if already known (saves one pass over ``x``).
+    row_scale : ndarray, shape ``n``, optional
+        Return the truncation of ``diag(row_scale) @ x`` instead. The rule is invariant to
+        row scaling, so a caller holding ``P = diag(u) W`` passes ``W`` and ``u`` and never
+        forms ``P``.
 
     Returns
     -------
     SparseTensor
-        The kept entries (values as in ``x``), in CSR order.
+        The kept entries (values as in ``x``, times ``row_scale``), in CSR order.
 
     Examples
     --------
@@ -65,14 +72,17 @@ def row_mass_truncate(
         keep = x >= thr[:, None]
     else:  # a zero threshold would keep the zeros of its row
         keep = (x >= thr[:, None]) & (x > 0)
-    counts = np.count_nonzero(keep, axis=1)
     indptr = np.zeros(x.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
+    np.cumsum(np.count_nonzero(keep, axis=1), out=indptr[1:])
     flat = np.flatnonzero(keep)
-    cols = flat % max(x.shape[1], 1)
+    idx = np.empty((2, flat.size), dtype=np.int64)
+    np.floor_divide(flat, max(x.shape[1], 1), out=idx[0])
+    np.subtract(flat, idx[0] * x.shape[1], out=idx[1])
     vals = x.ravel()[flat]
-    rows = np.repeat(np.arange(x.shape[0]), counts)
-    out = SparseTensor(np.stack((rows, cols)), vals, x.shape, validate=False, _canonical=True)
+    if row_scale is not None:
+        vals *= np.asarray(row_scale, dtype=x.dtype)[idx[0]]
+    cols = idx[1]
+    out = SparseTensor(idx, vals, x.shape, validate=False, _canonical=True)
     # hand over the CSR pointer and the scipy view built here rather than recomputing them
     # (torch.repeat_interleave and bincount cost milliseconds per call on a busy machine)
     out._crow = torch.from_numpy(indptr)

@@ -1,0 +1,154 @@
+"""Kernel-domain Sinkhorn with absorption: the warm-up of Sinkhorn-Newton-Sparse.
+
+The entropic plan is written ``P = diag(u) G diag(v)`` with the *stabilized kernel*
+``G_ij = exp((f_i + g_j - M_ij) / reg)`` built from absorbed dual potentials ``f, g``
+(Schmitzer, "Stabilized sparse scaling algorithms for entropy regularized transport problems",
+SIAM J. Sci. Comput. 41(3), 2019, Sec. 3.1). Sinkhorn's updates (Cuturi, NeurIPS 2013)
+
+    u <- a / (G v),        v <- b / (G^T u)                                      (1)
+
+are then two matrix-vector products, about 15x cheaper than the log-domain iteration that
+needs a log-sum-exp over the whole matrix. Whenever a scaling leaves ``[e^-tau, e^tau]``
+its logarithm is absorbed into ``f, g`` and ``G`` is rebuilt with one ``exp``, so neither
+the scalings overflow nor a row of the kernel underflows as the potentials move: a kernel
+entry lost to underflow at absorption is below ``e^(2 tau) * 1e-308`` of mass afterwards.
+
+The first kernel is built from the cost reduced by its row minima and then its column minima
+(a dual-feasible start), so every row and column of ``G`` holds an entry equal to one however
+small ``reg`` is.
+
+Examples
+--------
+>>> import numpy as np
+>>> from bayesparse.optim.stabilized_sinkhorn import StabilizedKernel
+>>> M = np.array([[0.0, 1.0], [1.0, 0.0]])
+>>> a = b = np.array([0.5, 0.5])
+>>> k = StabilizedKernel(M, reg=0.1)
+>>> err = k.sinkhorn(a, b, n_iter=50, tol=1e-12)
+>>> bool(err[-1] < 1e-12), np.round(k.plan(), 4).tolist()
+(True, [[0.5, 0.0], [0.0, 0.5]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["StabilizedKernel"]
+
+#: absorb a scaling into the potentials once it leaves [exp(-TAU), exp(TAU)]
+TAU = 100.0
+_HI = float(np.exp(TAU))
+_LO = float(np.exp(-TAU))
+
+
+class StabilizedKernel:
+    """The entropic plan ``P = diag(u) G diag(v)`` with ``G = exp((f + g - M) / reg)``.
+
+    Parameters
+    ----------
+    M : ndarray, shape ``n x m``
+        Cost matrix (float64, finite).
+    reg : float
+        Entropic regularization (> 0).
+
+    Attributes
+    ----------
+    f, g : ndarray
+        Absorbed dual potentials (cost units).
+    G : ndarray, shape ``n x m``
+        Stabilized kernel.
+    u, v : ndarray
+        Scalings; the full potentials are ``f + reg log u`` and ``g + reg log v``.
+    n_absorb : int
+        Number of times the kernel was rebuilt.
+    """
+
+    def __init__(self, M: np.ndarray, reg: float) -> None:
+        self.M = M
+        self.reg = float(reg)
+        self.f = M.min(axis=1)
+        self.g = (M - self.f[:, None]).min(axis=0)
+        self.G = np.empty_like(M)
+        self.u = np.ones(M.shape[0])
+        self.v = np.ones(M.shape[1])
+        self.n_absorb = -1
+        self._work: np.ndarray | None = None
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        G = np.subtract(self.M, self.f[:, None], out=self.G)
+        G -= self.g[None, :]
+        G *= -1.0 / self.reg
+        np.exp(G, out=G)
+        self.n_absorb += 1
+
+    def absorb(self, force: bool = False) -> bool:
+        """Move the scalings into the potentials if they left the safe range (or ``force``)."""
+        u, v = self.u, self.v
+        if not force and u.max() < _HI and u.min() > _LO and v.max() < _HI and v.min() > _LO:
+            return False
+        self.f = self.f + self.reg * np.log(u)
+        self.g = self.g + self.reg * np.log(v)
+        self.u = np.ones_like(u)
+        self.v = np.ones_like(v)
+        self._rebuild()
+        return True
+
+    def potentials(self) -> tuple[np.ndarray, np.ndarray]:
+        """Dual potentials ``(alpha, beta)`` with ``P = exp((alpha_i + beta_j - M_ij) / reg)``."""
+        return self.f + self.reg * np.log(self.u), self.g + self.reg * np.log(self.v)
+
+    def plan(self) -> np.ndarray:
+        """The current plan ``diag(u) G diag(v)`` as a new dense array."""
+        P = self.G * self.v[None, :]
+        P *= self.u[:, None]
+        return P
+
+    def scaled_columns(self) -> np.ndarray:
+        """``G diag(v)`` (so that ``P = diag(u) G diag(v)``) in a work buffer reused by the
+        next call: it saves allocating, and page-faulting, an ``n x m`` array per call."""
+        if self._work is None:
+            self._work = np.empty_like(self.G)
+        return np.multiply(self.G, self.v[None, :], out=self._work)
+
+    def marginals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column sums of the current plan (two matrix-vector products)."""
+        return self.u * (self.G @ self.v), self.v * (self.G.T @ self.u)
+
+    def sinkhorn(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        n_iter: int,
+        tol: float,
+        stop: Callable[[list[float]], bool] | None = None,
+        times: list[float] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> list[float]:
+        """Run up to ``n_iter`` Sinkhorn iterations (1); return the L1 error after each.
+
+        The state is left at the last iterate measured, so ``errs[-1]`` is its error.
+
+        Each iteration ends on a ``v`` update, so the column marginal is exact and the error
+        ``||P 1 - a||_1`` on both marginals is read off the product ``G v`` the next ``u``
+        update needs anyway: checking costs nothing. ``stop(errors)`` may end the loop early
+        (the warm-up's switch rule); ``times`` receives ``clock()`` after each iteration.
+        """
+        G, errs = self.G, []
+        self.v = b / (G.T @ self.u)
+        for i in range(n_iter):
+            Kv = G @ self.v
+            err = float(np.abs(self.u * Kv - a).sum())
+            errs.append(err)
+            if times is not None and clock is not None:
+                times.append(clock())
+            if (err < tol or not np.isfinite(err) or i == n_iter - 1
+                    or (stop is not None and stop(errs))):
+                break
+            self.u = a / Kv
+            self.v = b / (G.T @ self.u)
+            if self.absorb():
+                G = self.G
+        return errs
