@@ -10,3 +10,9 @@ from bayesparse.models.sparse_bnn import BayesCNN as BayesCNN
 from bayesparse.models.sparse_bnn import BayesMLP as BayesMLP
 from bayesparse.models.sparse_bnn_estimators import SparseBNNClassifier as SparseBNNClassifier
 from bayesparse.models.sparse_bnn_estimators import SparseBNNRegressor as SparseBNNRegressor
+from bayesparse.models.surrogates import HMCBNN as HMCBNN
+from bayesparse.models.surrogates import SGHMCBNN as SGHMCBNN
+from bayesparse.models.surrogates import DeepEnsemble as DeepEnsemble
+from bayesparse.models.surrogates import DeepKernelGP as DeepKernelGP
+from bayesparse.models.surrogates import InfiniteWidthBNN as InfiniteWidthBNN
+from bayesparse.models.surrogates import LaplaceBNN as LaplaceBNN

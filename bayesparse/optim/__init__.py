@@ -1,5 +1,8 @@
 """Solvers and loops: Sinkhorn-Newton-Sparse optimal transport, the Bayesian optimization loop."""
 
+from bayesparse.optim.bayesian_optimization import BayesianOptimizer as BayesianOptimizer
+from bayesparse.optim.bayesian_optimization import BOResult as BOResult
+from bayesparse.optim.bayesian_optimization import minimize as minimize
 from bayesparse.optim.sinkhorn_newton_sparse import (
     sinkhorn_newton_sparse,
     sinkhorn_newton_sparse2,

@@ -7,10 +7,10 @@ becomes, as every width grows, a GP whose kernel botorch implements as
 ``botorch.models.kernels.InfiniteWidthBNNKernel``. This class is a ``SingleTaskGP`` with that
 kernel (learnable weight and bias variances in ``(0, 100]``, started at 10 and 5) and
 botorch's usual transforms; :meth:`fit` maximizes the exact marginal likelihood with
-``fit_gpytorch_mll``. The kernel depends on angles between inputs, and unit-cube inputs all lie
-in one orthant, where it is nearly constant; the default input transform therefore maps ``[0,
-1]^d`` to ``[-1, 1]^d`` (on Hartmann6 with 40 points this cuts the test error by 30% and avoids
-the all-noise optimum of the marginal likelihood).
+``fit_gpytorch_mll``. The kernel depends on angles between inputs, and unit-cube inputs all
+lie in one orthant, where it is nearly constant; the default input transform therefore maps
+``[0, 1]^d`` to ``[-1, 1]^d`` (on Hartmann6 with 40 points this cuts the test error by 30%
+and avoids the all-noise optimum of the marginal likelihood).
 
 Examples
 --------
