@@ -61,11 +61,12 @@ from bayesparse.models.surrogates import (
     DeepKernelGP,
     InfiniteWidthBNN,
     LaplaceBNN,
+    SparseBNN,
 )
 
 SURROGATES: dict[str, Any] = {
     "ibnn": InfiniteWidthBNN, "dkl": DeepKernelGP, "hmc": HMCBNN, "sghmc": SGHMCBNN,
-    "ensemble": DeepEnsemble, "laplace": LaplaceBNN,
+    "ensemble": DeepEnsemble, "laplace": LaplaceBNN, "sparse_bnn": SparseBNN,
 }
 _MULTI_OUTPUT = ("gp", "ibnn", "hmc", "sghmc", "ensemble")
 ACQUISITIONS = ("qlogei", "qucb", "qlognei", "qlognehvi")
@@ -152,7 +153,8 @@ class BayesianOptimizer:
         ``2 x d`` lower and upper bounds.
     surrogate : str or callable, default="gp"
         ``"gp"`` (botorch ``SingleTaskGP``), ``"ibnn"``, ``"dkl"``, ``"hmc"``, ``"sghmc"``,
-        ``"ensemble"``, ``"laplace"``, ``"random"`` (Sobol search), or a callable
+        ``"ensemble"``, ``"laplace"``, ``"sparse_bnn"``, ``"random"`` (Sobol search), or a
+        callable
         ``(train_X, train_Y, random_state=...) -> Model`` (fitted).
     acquisition : str, default="qlogei"
         ``"qlogei"``, ``"qucb"``, ``"qlognei"`` or ``"qlognehvi"`` (several objectives;

@@ -27,6 +27,7 @@ from bayesparse.models.surrogates import (
     DeepKernelGP,
     InfiniteWidthBNN,
     LaplaceBNN,
+    SparseBNN,
 )
 from bayesparse.models.surrogates.mlp import MLP
 
@@ -50,6 +51,7 @@ TINY = {
                                          hessian="diag")),
     "ibnn": (InfiniteWidthBNN, dict()),
     "dkl": (DeepKernelGP, dict(hidden=(8,), n_features=2, pretrain_steps=50, steps=20)),
+    "sparse_bnn": (SparseBNN, dict(hidden=(16,), density=0.5, n_samples=8, steps=30)),
 }
 
 
@@ -202,7 +204,8 @@ def test_laplace_linear_model_equals_bayesian_linear_regression():
                                torch.full((4, 1), fit.noise_var, dtype=X.dtype))
 
 
-@pytest.mark.parametrize("name", ["hmc", "sghmc", "ensemble", "laplace_kfac", "dkl"])
+@pytest.mark.parametrize("name", ["hmc", "sghmc", "ensemble", "laplace_kfac", "dkl",
+                                  "sparse_bnn"])
 def test_random_state_reproducible(models, name):
     Xt = torch.rand(3, 2, dtype=torch.float64)
     again = _fit(name)
@@ -216,7 +219,7 @@ def test_random_state_reproducible(models, name):
 @given(batch=st.lists(st.integers(1, 3), max_size=2), q=st.integers(1, 3))
 def test_posterior_batch_shapes(models, batch, q):
     Xq = torch.rand(*batch, q, 2, dtype=torch.float64)
-    for name in ("ensemble", "laplace_kfac"):
+    for name in ("ensemble", "laplace_kfac", "sparse_bnn"):
         post = models[name].posterior(Xq)
         assert post.mean.shape == (*batch, q, 1)
         assert (post.variance >= 0).all()
@@ -225,7 +228,7 @@ def test_posterior_batch_shapes(models, batch, q):
 
 
 @pytest.mark.parametrize("cls", [HMCBNN, SGHMCBNN, DeepEnsemble, LaplaceBNN, DeepKernelGP,
-                                 InfiniteWidthBNN])
+                                 InfiniteWidthBNN, SparseBNN])
 def test_bad_input(cls):
     X, Y = _data()
     with pytest.raises(ValueError, match="train_Y"):
