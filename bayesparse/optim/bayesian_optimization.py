@@ -17,11 +17,16 @@ extra outputs and enter the acquisition as botorch's sigmoid-weighted ``constrai
 
 Examples
 --------
+``surrogate="gp"`` fits a ``SingleTaskGP``; here a callable builds one without fitting its
+hyper-parameters, to keep the example fast:
+
 >>> import torch
+>>> from botorch.models import SingleTaskGP
 >>> f = lambda X: ((X - 0.3) ** 2).sum(-1)
->>> res = minimize(f, torch.tensor([[0.0, 0.0], [1.0, 1.0]]), surrogate="gp", n_init=4,
-...                budget=6, q=2, num_restarts=2, raw_samples=16, random_state=0,
-...                acq_options={"maxiter": 10}, progress=False)
+>>> res = minimize(f, torch.tensor([[0.0, 0.0], [1.0, 1.0]]), n_init=4, budget=6, q=2,
+...                surrogate=lambda X, Y, random_state: SingleTaskGP(X, Y).eval(),
+...                num_restarts=2, raw_samples=16, acq_options={"maxiter": 10},
+...                random_state=0, progress=False)
 >>> res.X.shape, res.best.shape
 (torch.Size([6, 2]), torch.Size([6]))
 """
