@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/bayesparse tour
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
