@@ -83,6 +83,7 @@ __all__ = ["kronecker_sbl", "KroneckerSBLResult", "coupling_matrix", "sbl_cost"]
 
 _METHODS = ("am", "svd")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_TINY = np.finfo(float).tiny
 
 
 @dataclass
@@ -205,7 +206,7 @@ def _normalize(gs: list[np.ndarray]) -> list[np.ndarray]:
     scale = 1.0
     out = []
     for g in gs[:-1]:
-        nrm = float(np.linalg.norm(g))
+        nrm = math.sqrt(float(g @ g))
         nrm = nrm if nrm > 0 else 1.0
         out.append(g / nrm)
         scale *= nrm
@@ -215,36 +216,40 @@ def _normalize(gs: list[np.ndarray]) -> list[np.ndarray]:
 
 def _rel_change(new: list[np.ndarray], old: list[np.ndarray]) -> float:
     """``‖⊗new − ⊗old‖ / ‖⊗old‖`` from factor inner products (no length-N vectors)."""
-    nn = math.prod(float(a @ a) for a in new)
-    oo = math.prod(float(b @ b) for b in old)
-    no = math.prod(float(a @ b) for a, b in zip(new, old))
+    nn = oo = no = 1.0
+    for a, b in zip(new, old):
+        nn *= float(a @ a)
+        oo *= float(b @ b)
+        no *= float(a @ b)
     return math.sqrt(max(nn + oo - 2.0 * no, 0.0) / oo) if oo > 0 else math.inf
-
-
-def _mode_mean(Lam: np.ndarray, gs: list[np.ndarray], axis: int) -> np.ndarray:
-    """``mean`` over all axes but ``axis`` of ``Λ / ⊗_{j≠axis} γ_j`` (one einsum pass)."""
-    idx = _LETTERS[: Lam.ndim]
-    others = [j for j in range(Lam.ndim) if j != axis]
-    subs = f"{idx},{','.join(idx[j] for j in others)}->{idx[axis]}"
-    t = np.einsum(subs, Lam, *(1.0 / gs[j] for j in others))
-    return t / (Lam.size // Lam.shape[axis])
 
 
 def _am_step(
     Lam: np.ndarray, gs: list[np.ndarray], couplings: list[np.ndarray | None], floor: float,
     inner_tol: float, inner_max_iter: int,
 ) -> list[np.ndarray]:
-    gs = [g.copy() for g in gs]
+    """Cyclic closed forms ``γ_i = mean over the other axes of Λ / ⊗_{j≠i} γ_j`` (one einsum
+    pass each), NNLS for coupled factors; factors are replaced, never modified in place."""
+    d = Lam.ndim
+    idx = _LETTERS[:d]
+    subs = [f"{idx},{','.join(idx[j] for j in range(d) if j != i)}->{idx[i]}"
+            for i in range(d)]
+    counts = [Lam.size // n for n in Lam.shape]
+    gs = list(gs)
+    inv = [1.0 / g for g in gs]
     for _ in range(inner_max_iter):
-        old = [g.copy() for g in gs]
-        for i in range(len(gs)):
-            t = _mode_mean(Lam, gs, i)
+        old = list(gs)
+        for i in range(d):
+            t = np.einsum(subs[i], Lam, *(inv[j] for j in range(d) if j != i)) / counts[i]
             C = couplings[i]
-            gs[i] = t if C is None else floor + C @ nnls(C, t)[0]
+            if C is not None:
+                t = floor + C @ nnls(C, t)[0]
             # A zero mean would make the next division blow up; it only happens when every
             # entry of Λ in the slice underflows, and such an entry is pruned next iteration.
-            gs[i] = np.maximum(gs[i], np.finfo(float).tiny)
+            gs[i] = np.maximum(t, _TINY)
+            inv[i] = 1.0 / gs[i]
         gs = _normalize(gs)
+        inv = [1.0 / g for g in gs]
         if _rel_change(gs, old) <= inner_tol:
             break
     return gs
@@ -258,7 +263,7 @@ def _svd_step(Lam: np.ndarray) -> list[np.ndarray]:
         gs.append(np.abs(u[:, 0]))
         rest = np.abs(s[0] * vh[0])
     gs.append(rest.ravel())
-    return [np.maximum(g, np.finfo(float).tiny) for g in gs]
+    return [np.maximum(g, _TINY) for g in gs]
 
 
 def _as_per_factor(value: Any, d: int, name: str) -> list[Any]:
@@ -398,7 +403,7 @@ def kronecker_sbl(
         post = _posterior(Aa, gs, s2, y)
         cost.append(post.cost)
         Lam = post.var + np.abs(post.mean) ** 2
-        old = [_embed(g, a, n) for g, a, n in zip(gs, active, sizes)]
+        old = gs
         if method == "am":
             Cs = [None if C is None else C[np.ix_(a, a)] for C, a in zip(full_C, active)]
             gs = _am_step(Lam, gs, Cs, coupling_floor, inner_tol, inner_max_iter)
@@ -406,8 +411,8 @@ def kronecker_sbl(
             gs = _svd_step(Lam)
         if learn:
             s2 = max((post.resid_sq + s2 * post.trace) / M, 1e-12 * s2)
-        new = [_embed(g, a, n) for g, a, n in zip(gs, active, sizes)]
-        if _rel_change(new, old) <= tol:
+        # pruning happened before ``old`` was taken, so both live on the same active set
+        if _rel_change(gs, old) <= tol:
             converged = True
             break
 
