@@ -184,7 +184,8 @@ class BayesianOptimizer:
     surrogate_options : dict, optional
         Keyword arguments of the surrogate.
     random_state : int, optional
-        Seed of the Sobol design, base samples, surrogates and restarts.
+        Seed of the Sobol design, base samples, surrogates and restarts (None: drawn from
+        torch's global generator).
     progress : bool, default=True
         Show a tqdm bar.
     """
@@ -264,7 +265,8 @@ class BayesianOptimizer:
         if budget < self.n_init:
             raise ValueError(f"budget: expected >= n_init={self.n_init}, got {budget}")
         d = self.bounds.shape[1]
-        seed = 0 if self.random_state is None else int(self.random_state)
+        seed = (int(torch.randint(2**20, (1,))) if self.random_state is None
+                else int(self.random_state))
         sobol = SobolEngine(d, scramble=True, seed=seed)
         U = sobol.draw(self.n_init, dtype=torch.float64)
         Yf = self._evaluate(U)
