@@ -155,20 +155,21 @@ class _Posterior:
 
 def _posterior(As: list[np.ndarray], gs: list[np.ndarray], s2: float, y: np.ndarray) -> _Posterior:
     """E-step from per-factor eigendecompositions of ``A_i diag(γ_i) A_i^H`` (module docstring)."""
-    Us, lams, Ws = [], [], []
+    Uhs, lams, Ws = [], [], []
     for A, g in zip(As, gs):
         lam, U = np.linalg.eigh((A * g) @ A.conj().T)
-        Us.append(U)
-        lams.append(np.clip(lam, 0.0, None))
-        Ws.append(U.conj().T @ A)
+        Uh = U.conj().T
+        Uhs.append(Uh)
+        lams.append(np.maximum(lam, 0.0))
+        Ws.append(Uh @ A)
     L = _outer(lams)
     dinv = 1.0 / (s2 + L)
-    zt = (Kronecker([U.conj().T for U in Us]) @ y).reshape(L.shape)
+    zt = (Kronecker(Uhs) @ y).reshape(L.shape)
     w = (dinv * zt).ravel()
     G = _outer(gs)
     mean = G * (Kronecker([W.conj().T for W in Ws]) @ w).reshape(G.shape)
-    q = (Kronecker([(np.abs(W) ** 2).T for W in Ws]) @ dinv.ravel()).reshape(G.shape)
-    var = np.clip(G - G * G * q, 0.0, None)
+    q = (Kronecker([(W.real**2 + W.imag**2).T for W in Ws]) @ dinv.ravel()).reshape(G.shape)
+    var = np.maximum(G - G * G * q, 0.0)
     az2 = np.abs(zt) ** 2
     return _Posterior(
         mean=mean,
@@ -387,6 +388,7 @@ def kronecker_sbl(
     if learn and s2 == 0:
         s2 = 1e-12
 
+    Aa, Cs = As, full_C
     cost: list[float] = []
     converged = False
     it = 0
@@ -399,13 +401,13 @@ def kronecker_sbl(
         if not all(k.all() for k in keep):
             active = [a[k] for a, k in zip(active, keep)]
             gs = [g[k] for g, k in zip(gs, keep)]
-        Aa = [A[:, a] for A, a in zip(As, active)]
+            Aa = [A[:, a] for A, a in zip(As, active)]
+            Cs = [None if C is None else C[np.ix_(a, a)] for C, a in zip(full_C, active)]
         post = _posterior(Aa, gs, s2, y)
         cost.append(post.cost)
         Lam = post.var + np.abs(post.mean) ** 2
         old = gs
         if method == "am":
-            Cs = [None if C is None else C[np.ix_(a, a)] for C, a in zip(full_C, active)]
             gs = _am_step(Lam, gs, Cs, coupling_floor, inner_tol, inner_max_iter)
         else:
             gs = _svd_step(Lam)
@@ -416,7 +418,6 @@ def kronecker_sbl(
             converged = True
             break
 
-    Aa = [A[:, a] for A, a in zip(As, active)]
     post = _posterior(Aa, gs, s2, y)
     N = math.prod(sizes)
     coef = np.zeros(sizes, dtype=dtype)
