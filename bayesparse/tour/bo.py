@@ -22,7 +22,8 @@ ORDER = 60
 _RUNS = {
     "random (Sobol)": ("random", {}),
     "SingleTaskGP": ("gp", {}),
-    "deep ensemble": ("ensemble", dict(hidden=(32, 32), n_members=5, steps=300)),
+    "HMC BNN": ("hmc", dict(hidden=(32, 32), num_samples=32, warmup_steps=32,
+                            pretrain_steps=300)),
 }
 
 
