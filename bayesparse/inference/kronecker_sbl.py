@@ -77,8 +77,6 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-from bayesparse.sparse import Kronecker
-
 __all__ = ["kronecker_sbl", "KroneckerSBLResult", "coupling_matrix", "sbl_cost"]
 
 _METHODS = ("am", "svd")
@@ -121,8 +119,11 @@ class KroneckerSBLResult:
     converged: bool = False
 
 
-def coupling_matrix(n: int, beta: float) -> np.ndarray:
+def coupling_matrix(n: int, beta: float, wrap: bool = False) -> np.ndarray:
     """Tridiagonal PC-SBL coupling ``C_β``: 1 on the diagonal, ``β`` on both neighbours.
+
+    ``wrap=True`` also couples the first and last entries (a circulant ``C_β``), for grids
+    whose blocks can wrap around the edge.
 
     Examples
     --------
@@ -130,10 +131,15 @@ def coupling_matrix(n: int, beta: float) -> np.ndarray:
     array([[1. , 0.5, 0. ],
            [0.5, 1. , 0.5],
            [0. , 0.5, 1. ]])
+    >>> coupling_matrix(4, 0.5, wrap=True)[0]
+    array([1. , 0.5, 0. , 0.5])
     """
     if not 0.0 <= beta <= 1.0:
         raise ValueError(f"coupling: β must lie in [0, 1], got {beta}")
-    return np.eye(n) + beta * (np.eye(n, k=1) + np.eye(n, k=-1))
+    C = np.eye(n) + beta * (np.eye(n, k=1) + np.eye(n, k=-1))
+    if wrap and n > 2:
+        C[0, -1] = C[-1, 0] = beta
+    return C
 
 
 def _outer(vectors: Sequence[np.ndarray]) -> np.ndarray:
@@ -142,6 +148,27 @@ def _outer(vectors: Sequence[np.ndarray]) -> np.ndarray:
     for v in vectors[1:]:
         out = np.multiply.outer(out, v)
     return out
+
+
+def _abs2(a: np.ndarray) -> np.ndarray:
+    """``|a|²`` without the square root of ``np.abs``."""
+    return a.real**2 + a.imag**2 if a.dtype.kind == "c" else a * a
+
+
+def _modes(mats: Sequence[np.ndarray], t: np.ndarray) -> np.ndarray:
+    """Mode products ``t ×_1 F_1 ×_2 … ×_d F_d`` of a d-way tensor: one matmul per mode on a
+    reshaped view (no transposes or copies), which is what makes small problems cheap."""
+    shape = list(t.shape)
+    d = len(shape)
+    for k, F in enumerate(mats):
+        if k == 0:
+            t = F @ t.reshape(shape[0], -1)
+        elif k == d - 1:
+            t = t.reshape(-1, shape[k]) @ F.T
+        else:
+            t = np.matmul(F, t.reshape(math.prod(shape[:k]), shape[k], -1))
+        shape[k] = F.shape[0]
+    return t.reshape(shape)
 
 
 @dataclass
@@ -153,31 +180,37 @@ class _Posterior:
     trace: float  # Σ_n γ_n [A^H Σ_y^{-1} A]_nn = Σ ⊗λ/(σ² + ⊗λ)
 
 
-def _posterior(As: list[np.ndarray], gs: list[np.ndarray], s2: float, y: np.ndarray) -> _Posterior:
-    """E-step from per-factor eigendecompositions of ``A_i diag(γ_i) A_i^H`` (module docstring)."""
-    Uhs, lams, Ws = [], [], []
-    for A, g in zip(As, gs):
-        lam, U = np.linalg.eigh((A * g) @ A.conj().T)
+def _posterior(
+    As: Sequence[np.ndarray], gs: Sequence[np.ndarray], s2: float, y: np.ndarray,
+    AHs: Sequence[np.ndarray] | None = None,
+) -> _Posterior:
+    """E-step from per-factor eigendecompositions of ``A_i diag(γ_i) A_i^H`` (module docstring).
+
+    ``AHs`` are the adjoints ``A_i^H`` when the caller already has them.
+    """
+    if AHs is None:
+        AHs = [A.conj().T for A in As]
+    lams, Uhs, Ws = [], [], []
+    for A, AH, g in zip(As, AHs, gs):
+        lam, U = np.linalg.eigh((A * g) @ AH)
         Uh = U.conj().T
-        Uhs.append(Uh)
         lams.append(np.maximum(lam, 0.0))
+        Uhs.append(Uh)
         Ws.append(Uh @ A)
     L = _outer(lams)
     dinv = 1.0 / (s2 + L)
-    zt = (Kronecker(Uhs) @ y).reshape(L.shape)
-    w = (dinv * zt).ravel()
+    zt = _modes(Uhs, y.reshape(L.shape))
     G = _outer(gs)
-    mean = G * (Kronecker([W.conj().T for W in Ws]) @ w).reshape(G.shape)
-    q = (Kronecker([(W.real**2 + W.imag**2).T for W in Ws]) @ dinv.ravel()).reshape(G.shape)
-    var = np.maximum(G - G * G * q, 0.0)
-    az2 = np.abs(zt) ** 2
+    mean = G * _modes([W.conj().T for W in Ws], dinv * zt)
+    q = _modes([_abs2(W).T for W in Ws], dinv)
+    w = dinv * _abs2(zt)
     return _Posterior(
         mean=mean,
-        var=var,
-        cost=float(np.sum(np.log(s2 + L)) + np.sum(dinv * az2)),
+        var=np.maximum(G - G * G * q, 0.0),
+        cost=float(np.log(s2 + L).sum() + w.sum()),
         # y − AΓA^H Σ_y^{-1} y = σ² Σ_y^{-1} y, so the residual needs no extra product.
-        resid_sq=float(s2 * s2 * np.sum(dinv * dinv * az2)),
-        trace=float(np.sum(L * dinv)),
+        resid_sq=float(s2 * s2 * (dinv * w).sum()),
+        trace=float((L * dinv).sum()),
     )
 
 
@@ -202,19 +235,6 @@ def sbl_cost(
                       np.asarray(y)).cost
 
 
-def _normalize(gs: list[np.ndarray]) -> list[np.ndarray]:
-    """Unit norm for all factors but the last, which carries the scale (as in the paper)."""
-    scale = 1.0
-    out = []
-    for g in gs[:-1]:
-        nrm = math.sqrt(float(g @ g))
-        nrm = nrm if nrm > 0 else 1.0
-        out.append(g / nrm)
-        scale *= nrm
-    out.append(gs[-1] * scale)
-    return out
-
-
 def _rel_change(new: list[np.ndarray], old: list[np.ndarray]) -> float:
     """``‖⊗new − ⊗old‖ / ‖⊗old‖`` from factor inner products (no length-N vectors)."""
     nn = oo = no = 1.0
@@ -225,23 +245,31 @@ def _rel_change(new: list[np.ndarray], old: list[np.ndarray]) -> float:
     return math.sqrt(max(nn + oo - 2.0 * no, 0.0) / oo) if oo > 0 else math.inf
 
 
+def _contract_others(Lam: np.ndarray, vecs: list[np.ndarray], i: int) -> np.ndarray:
+    """``Σ over all axes but i of Λ ⊙ ⊗_{j≠i} v_j``: a matrix-vector product for 2-way ``Λ``."""
+    if Lam.ndim == 2:
+        return Lam @ vecs[1] if i == 0 else vecs[0] @ Lam
+    idx = _LETTERS[:Lam.ndim]
+    others = [j for j in range(Lam.ndim) if j != i]
+    subs = f"{idx},{','.join(idx[j] for j in others)}->{idx[i]}"
+    return np.einsum(subs, Lam, *(vecs[j] for j in others))
+
+
 def _am_step(
     Lam: np.ndarray, gs: list[np.ndarray], couplings: list[np.ndarray | None], floor: float,
     inner_tol: float, inner_max_iter: int,
 ) -> list[np.ndarray]:
-    """Cyclic closed forms ``γ_i = mean over the other axes of Λ / ⊗_{j≠i} γ_j`` (one einsum
-    pass each), NNLS for coupled factors; factors are replaced, never modified in place."""
+    """Cyclic closed forms ``γ_i = mean over the other axes of Λ / ⊗_{j≠i} γ_j``, NNLS for
+    coupled factors, then unit norm for all factors but the last, which carries the scale
+    (as in the paper). The caller's factors are never modified in place."""
     d = Lam.ndim
-    idx = _LETTERS[:d]
-    subs = [f"{idx},{','.join(idx[j] for j in range(d) if j != i)}->{idx[i]}"
-            for i in range(d)]
-    counts = [Lam.size // n for n in Lam.shape]
+    scale = [n / Lam.size for n in Lam.shape]
     gs = list(gs)
     inv = [1.0 / g for g in gs]
     for _ in range(inner_max_iter):
         old = list(gs)
         for i in range(d):
-            t = np.einsum(subs[i], Lam, *(inv[j] for j in range(d) if j != i)) / counts[i]
+            t = _contract_others(Lam, inv, i) * scale[i]
             C = couplings[i]
             if C is not None:
                 t = floor + C @ nnls(C, t)[0]
@@ -249,8 +277,15 @@ def _am_step(
             # entry of Λ in the slice underflows, and such an entry is pruned next iteration.
             gs[i] = np.maximum(t, _TINY)
             inv[i] = 1.0 / gs[i]
-        gs = _normalize(gs)
-        inv = [1.0 / g for g in gs]
+        # every factor is a fresh array now, so the normalisation can work in place
+        total = 1.0
+        for g, v in zip(gs[:-1], inv[:-1]):
+            nrm = math.sqrt(float(g @ g)) or 1.0
+            g /= nrm
+            v *= nrm
+            total *= nrm
+        gs[-1] *= total
+        inv[-1] /= total
         if _rel_change(gs, old) <= inner_tol:
             break
     return gs
@@ -313,6 +348,7 @@ def kronecker_sbl(
     noise_variance: float | None = None,
     coupling: float | Sequence[float | None] | None = None,
     coupling_floor: float = 1e-5,
+    coupling_wrap: bool | Sequence[bool] = False,
     max_iter: int = 150,
     tol: float = 1e-4,
     inner_tol: float = 1e-4,
@@ -336,6 +372,9 @@ def kronecker_sbl(
         Pattern-coupling ``β`` per factor (PC-KroSBL, AM M-step only); a scalar couples all.
     coupling_floor : float
         Added to coupled effective variances (1e-5 in the paper's code).
+    coupling_wrap : bool or sequence of bool
+        Per factor (or for all): also couple the first and last grid entries (circulant
+        ``C_β``), for grids whose blocks wrap around. The paper's code does not wrap.
     max_iter, tol : int, float
         EM iterations and stopping rule ``‖Δγ‖/‖γ‖ ≤ tol``.
     inner_tol, inner_max_iter : float, int
@@ -378,7 +417,9 @@ def kronecker_sbl(
     As = [A.astype(dtype, copy=False) for A in As]
     y = y.astype(dtype, copy=False)
     sizes = [A.shape[1] for A in As]
-    full_C = [None if b is None else coupling_matrix(n, float(b)) for b, n in zip(betas, sizes)]
+    wraps = _as_per_factor(coupling_wrap, d, "coupling_wrap")
+    full_C = [None if b is None else coupling_matrix(n, float(b), bool(w))
+              for b, n, w in zip(betas, sizes, wraps)]
     active = [np.arange(n) for n in sizes]
     gs = [np.ones(n) if C is None else coupling_floor + C @ np.ones(n)
           for C, n in zip(full_C, sizes)]
@@ -389,23 +430,27 @@ def kronecker_sbl(
         s2 = 1e-12
 
     Aa, Cs = As, full_C
+    AHs = [A.conj().T for A in Aa]
     cost: list[float] = []
     converged = False
     it = 0
     for _ in range(max_iter):
         it += 1
-        keep = [(g >= prune_abs) & (g >= r * g.max()) for g, r in zip(gs, rels)]
-        for i, k in enumerate(keep):
-            if not k.any():  # never prune a factor away entirely
-                k[np.argmax(gs[i])] = True
-        if not all(k.all() for k in keep):
+        # keep γ_i ≥ max(prune_abs, prune_rel_i · max γ_i); masks only when something goes
+        thresholds = [max(prune_abs, r * float(g.max())) for g, r in zip(gs, rels)]
+        if any(float(g.min()) < t for g, t in zip(gs, thresholds)):
+            keep = [g >= t for g, t in zip(gs, thresholds)]
+            for i, k in enumerate(keep):
+                if not k.any():  # never prune a factor away entirely
+                    k[np.argmax(gs[i])] = True
             active = [a[k] for a, k in zip(active, keep)]
             gs = [g[k] for g, k in zip(gs, keep)]
             Aa = [A[:, a] for A, a in zip(As, active)]
+            AHs = [A.conj().T for A in Aa]
             Cs = [None if C is None else C[np.ix_(a, a)] for C, a in zip(full_C, active)]
-        post = _posterior(Aa, gs, s2, y)
+        post = _posterior(Aa, gs, s2, y, AHs)
         cost.append(post.cost)
-        Lam = post.var + np.abs(post.mean) ** 2
+        Lam = post.var + _abs2(post.mean)
         old = gs
         if method == "am":
             gs = _am_step(Lam, gs, Cs, coupling_floor, inner_tol, inner_max_iter)
@@ -418,7 +463,7 @@ def kronecker_sbl(
             converged = True
             break
 
-    post = _posterior(Aa, gs, s2, y)
+    post = _posterior(Aa, gs, s2, y, AHs)
     N = math.prod(sizes)
     coef = np.zeros(sizes, dtype=dtype)
     var = np.zeros(sizes)
