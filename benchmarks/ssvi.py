@@ -17,6 +17,7 @@ Run: ``.venv/bin/bayesparse bench ssvi`` (or ``python benchmarks/ssvi.py [--quic
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections import defaultdict
 from typing import Any
@@ -42,10 +43,12 @@ TRAIN = {"digits": dict(n_epochs=60, batch_size=64), "mnist1d": dict(n_epochs=40
 N_PRED_SAMPLES = 20
 
 
-def build(arch: str, data: Split, density: float, seed: int) -> BayesNet:
+def build(arch: str, data: Split, density: float, seed: int, allocation: str = "erk") -> BayesNet:
     if arch == "mlp":
-        return BayesMLP(data.X_train.shape[1], 10, (256, 256), density=density, random_state=seed)
-    return BayesCNN(data.input_shape, 10, (16, 32), density=density, random_state=seed)
+        return BayesMLP(data.X_train.shape[1], 10, (256, 256), density=density,
+                        allocation=allocation, random_state=seed)
+    return BayesCNN(data.input_shape, 10, (16, 32), density=density, allocation=allocation,
+                    random_state=seed)
 
 
 def evaluate(net: BayesNet, data: Split, seed: int) -> dict[str, float]:
@@ -118,6 +121,33 @@ def run_task(dataset: str, arch: str, data: Split, seeds: list[int], densities: 
         print(f"{dataset}/{arch} seed {seed}: " + ", ".join(
             f"{r['method']}@{r['density']:.2f}={r['accuracy']:.3f}" for r in rows
             if r["seed"] == seed and r["method"] in ("dense VI", "SSVI")), flush=True)
+    return rows
+
+
+def run_follow_up(seeds: list[int], n_epochs: int) -> list[dict[str, Any]]:
+    """MNIST-1D follow-ups: the MLP trained 3x longer; the CNN with uniform allocation."""
+    data = load_mnist1d()
+    rows = []
+    studies = [("mlp", n_epochs, "erk"), ("cnn", TRAIN["mnist1d"]["n_epochs"], "uniform")]
+    for arch, epochs, allocation in studies:
+        for seed in seeds:
+            for method, d in (("dense VI", 1.0), ("SSVI", 0.1)):
+                if method == "dense VI" and allocation != "erk":
+                    continue
+                start = time.perf_counter()
+                net = build(arch, data, d, seed, allocation)
+                log = ssvi(net, data.X_train, data.y_train, random_state=seed,
+                           **dict(TRAIN["mnist1d"], n_epochs=epochs))
+                rows.append({"dataset": "mnist1d", "arch": arch, "seed": seed,
+                             "method": method, "n_epochs": epochs, "allocation": allocation,
+                             **evaluate(net, data, seed),
+                             "train_flops": log["flops"],
+                             "flops_ratio": log["flops"] / log["flops_dense"],
+                             "matmul_flops_ratio": log["flops_matmul"]
+                             / log["flops_dense_matmul"],
+                             "seconds": time.perf_counter() - start})
+                print(f"follow-up {arch} {allocation} {epochs} ep seed {seed} {method}: "
+                      f"{rows[-1]['accuracy']:.3f}", flush=True)
     return rows
 
 
@@ -218,8 +248,31 @@ def plot(summary: list[dict[str, Any]], timing: list[dict[str, Any]], path) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, few epochs, digits only")
+    parser.add_argument("--part", choices=("main", "follow-up"), default="main",
+                        help="follow-up: MNIST-1D MLP at 3x epochs and CNN with uniform "
+                             "allocation, added to the existing results JSON")
     ns = parser.parse_args()
     torch.set_num_threads(1)
+    if ns.part == "follow-up":
+        path = result_path("ssvi", "json")
+        old = json.loads(path.read_text())
+        epochs = 3 * TRAIN["mnist1d"]["n_epochs"]
+        rows = run_follow_up([0] if ns.quick else [0, 1, 2], 6 if ns.quick else epochs)
+        groups = defaultdict(list)
+        for r in rows:
+            groups[(r["arch"], r["method"], r["n_epochs"], r["allocation"])].append(r)
+        summary = [{"arch": a, "method": m, "n_epochs": e, "allocation": al,
+                    **{k: float(np.mean([r[k] for r in rs])) for k in
+                       ("accuracy", "nll", "ece", "flops_ratio", "matmul_flops_ratio")},
+                    "accuracy_std": float(np.std([r["accuracy"] for r in rs]))}
+                   for (a, m, e, al), rs in groups.items()]
+        extra = {k: v for k, v in old.items()
+                 if k not in ("benchmark", "environment", "params", "cases")}
+        write_results("ssvi", old["params"], old["cases"],
+                      **{**extra, "follow_up": rows, "follow_up_summary": summary})
+        print(markdown_table(summary, ["arch", "method", "n_epochs", "allocation", "accuracy",
+                                       "accuracy_std", "nll", "ece", "flops_ratio"]))
+        return
     seeds = [0] if ns.quick else [0, 1, 2]
     densities = (0.1,) if ns.quick else DENSITIES
     datasets = {"digits": load_digits_split(random_state=0)}
