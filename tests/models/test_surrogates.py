@@ -169,9 +169,9 @@ def test_samplers_recover_conjugate_posterior(cls, kw):
     Y = X @ torch.tensor([[2.0], [-1.0]], dtype=torch.float64) + 0.1 * torch.randn(
         20, 1, generator=gen, dtype=torch.float64)
     Xt = torch.rand(4, 2, generator=gen, dtype=torch.float64)
-    model = cls(X, Y, hidden=(), noise_var=0.05, outcome_transform=None, random_state=0,
-                **kw).fit()
-    mean, var = _conjugate_reference(X, Y, Xt, 0.05)
+    model = cls(X, Y, hidden=(), noise_var=0.05, prior_var=2.0, outcome_transform=None,
+                random_state=0, **kw).fit()
+    mean, var = _conjugate_reference(X, Y, Xt, 0.05, prior_var=2.0)
     post = model.posterior(Xt)
     # Tolerance: mean within 0.25 posterior sd; variance within a factor 1.5.
     assert ((post.mean[:, 0] - mean).abs() < 0.25 * var.sqrt()).all()

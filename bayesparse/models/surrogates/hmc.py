@@ -50,8 +50,10 @@ class HMCBNN(SampledMLP):
         ``n x d`` inputs and ``n x m`` targets.
     hidden : sequence of int, default=(32, 32)
         Hidden widths.
-    prior_var : float, default=1.0
-        Prior variance scale (fan-in scaled).
+    prior_var : float, default=4.0
+        Prior variance scale (fan-in scaled). On Hartmann6 (50 points, 64 samples) 1.0 gave
+        over-confident posteriors (HMC: 35% of test errors within 2 sd; SGHMC: 26%), 4.0
+        gave 67% and 42% at the same test error (a GP: 86%).
     noise_var : float, default=1e-2
         Fixed noise variance on the standardized targets.
     num_samples, warmup_steps : int, default=100
@@ -68,7 +70,7 @@ class HMCBNN(SampledMLP):
     """
 
     def __init__(self, train_X: Tensor, train_Y: Tensor, *, hidden: Sequence[int] = (32, 32),
-                 prior_var: float = 1.0, noise_var: float = 1e-2, num_samples: int = 100,
+                 prior_var: float = 4.0, noise_var: float = 1e-2, num_samples: int = 100,
                  warmup_steps: int = 100, num_steps: int = 10, pretrain_steps: int = 1000,
                  nuts: bool = False, **kwargs: Any) -> None:
         super().__init__(train_X, train_Y, hidden=hidden, prior_var=prior_var, **kwargs)

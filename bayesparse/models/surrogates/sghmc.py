@@ -39,8 +39,10 @@ class SGHMCBNN(SampledMLP):
         ``n x d`` inputs and ``n x m`` targets.
     hidden : sequence of int, default=(32, 32)
         Hidden widths.
-    prior_var : float, default=1.0
-        Prior variance scale (fan-in scaled).
+    prior_var : float, default=4.0
+        Prior variance scale (fan-in scaled). On Hartmann6 (50 points, 64 samples) 1.0 gave
+        over-confident posteriors (HMC: 35% of test errors within 2 sd; SGHMC: 26%), 4.0
+        gave 67% and 42% at the same test error (a GP: 86%).
     noise_var : float, default=1e-2
         Fixed noise variance on the standardized targets.
     num_samples : int, default=200
@@ -60,7 +62,7 @@ class SGHMCBNN(SampledMLP):
     """
 
     def __init__(self, train_X: Tensor, train_Y: Tensor, *, hidden: Sequence[int] = (32, 32),
-                 prior_var: float = 1.0, noise_var: float = 1e-2, num_samples: int = 200,
+                 prior_var: float = 4.0, noise_var: float = 1e-2, num_samples: int = 200,
                  burn_in: int = 1000, thin: int = 5, lr: float = 1e-2,
                  batch_size: int | None = None, pretrain_steps: int = 500,
                  **kwargs: Any) -> None:
