@@ -75,6 +75,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.linalg import lapack
 from scipy.optimize import nnls
 
 __all__ = ["kronecker_sbl", "KroneckerSBLResult", "coupling_matrix", "sbl_cost"]
@@ -150,6 +151,16 @@ def _outer(vectors: Sequence[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _eigh(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenpairs of a small Hermitian matrix by LAPACK ``?syevd``/``?heevd`` directly: for the
+    ``m_i x m_i`` factors the checks of ``np.linalg.eigh`` cost as much as the solve."""
+    fn = lapack.zheevd if B.dtype.kind == "c" else lapack.dsyevd
+    lam, U, info = fn(B, lower=1, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"eigendecomposition of a factor failed (LAPACK info {info})")
+    return lam, U
+
+
 def _abs2(a: np.ndarray) -> np.ndarray:
     """``|a|²`` without the square root of ``np.abs``."""
     return a.real**2 + a.imag**2 if a.dtype.kind == "c" else a * a
@@ -176,8 +187,20 @@ class _Posterior:
     mean: np.ndarray  # d-way tensor over the active entries
     var: np.ndarray
     cost: float
-    resid_sq: float  # ‖y − Aμ‖²
-    trace: float  # Σ_n γ_n [A^H Σ_y^{-1} A]_nn = Σ ⊗λ/(σ² + ⊗λ)
+    L: np.ndarray  # ⊗λ_i
+    dinv: np.ndarray  # 1/(σ² + ⊗λ_i)
+    w: np.ndarray  # dinv ⊙ |(⊗U_i)^H y|²
+    s2: float
+
+    @property
+    def resid_sq(self) -> float:
+        """``‖y − Aμ‖²``: ``y − AΓA^H Σ_y^{-1} y = σ² Σ_y^{-1} y`` needs no extra product."""
+        return float(self.s2 * self.s2 * (self.dinv * self.w).sum())
+
+    @property
+    def trace(self) -> float:
+        """``Σ_n γ_n [A^H Σ_y^{-1} A]_nn = Σ ⊗λ/(σ² + ⊗λ)`` (noise EM rule)."""
+        return float((self.L * self.dinv).sum())
 
 
 def _posterior(
@@ -192,26 +215,21 @@ def _posterior(
         AHs = [A.conj().T for A in As]
     lams, Uhs, Ws = [], [], []
     for A, AH, g in zip(As, AHs, gs):
-        lam, U = np.linalg.eigh((A * g) @ AH)
+        lam, U = _eigh((A * g) @ AH)
         Uh = U.conj().T
         lams.append(np.maximum(lam, 0.0))
         Uhs.append(Uh)
         Ws.append(Uh @ A)
     L = _outer(lams)
-    dinv = 1.0 / (s2 + L)
+    sL = s2 + L
+    dinv = 1.0 / sL
     zt = _modes(Uhs, y.reshape(L.shape))
     G = _outer(gs)
     mean = G * _modes([W.conj().T for W in Ws], dinv * zt)
     q = _modes([_abs2(W).T for W in Ws], dinv)
     w = dinv * _abs2(zt)
-    return _Posterior(
-        mean=mean,
-        var=np.maximum(G - G * G * q, 0.0),
-        cost=float(np.log(s2 + L).sum() + w.sum()),
-        # y − AΓA^H Σ_y^{-1} y = σ² Σ_y^{-1} y, so the residual needs no extra product.
-        resid_sq=float(s2 * s2 * (dinv * w).sum()),
-        trace=float((L * dinv).sum()),
-    )
+    return _Posterior(mean=mean, var=np.maximum(G - G * G * q, 0.0),
+                      cost=float(np.log(sL).sum() + w.sum()), L=L, dinv=dinv, w=w, s2=s2)
 
 
 def sbl_cost(
@@ -261,15 +279,18 @@ def _am_step(
 ) -> list[np.ndarray]:
     """Cyclic closed forms ``γ_i = mean over the other axes of Λ / ⊗_{j≠i} γ_j``, NNLS for
     coupled factors, then unit norm for all factors but the last, which carries the scale
-    (as in the paper). The caller's factors are never modified in place."""
+    (as in the paper), until ``‖Δ⊗γ‖/‖⊗γ‖ ≤ inner_tol``. The caller's factors are never
+    modified in place."""
     d = Lam.ndim
-    scale = [n / Lam.size for n in Lam.shape]
+    # "mean over the other axes" folded into Λ once, not once per sweep
+    Lams = [Lam * (n / Lam.size) for n in Lam.shape]
     gs = list(gs)
     inv = [1.0 / g for g in gs]
+    old_sq = math.prod(float(g @ g) for g in gs)  # ‖⊗γ_old‖², carried between sweeps
     for _ in range(inner_max_iter):
         old = list(gs)
         for i in range(d):
-            t = _contract_others(Lam, inv, i) * scale[i]
+            t = _contract_others(Lams[i], inv, i)
             C = couplings[i]
             if C is not None:
                 t = floor + C @ nnls(C, t)[0]
@@ -277,16 +298,25 @@ def _am_step(
             # entry of Λ in the slice underflows, and such an entry is pruned next iteration.
             gs[i] = np.maximum(t, _TINY)
             inv[i] = 1.0 / gs[i]
-        # every factor is a fresh array now, so the normalisation can work in place
-        total = 1.0
-        for g, v in zip(gs[:-1], inv[:-1]):
+        # Every factor is a fresh array now, so normalise in place; the change
+        # ‖⊗new − ⊗old‖² = ‖⊗new‖² + ‖⊗old‖² − 2⟨⊗new, ⊗old⟩ comes from factor inner products,
+        # with ‖new_i‖ = 1 for i < d (rounding, 1e-16, is far below any useful inner_tol).
+        total = cross = 1.0
+        for g, v, o in zip(gs[:-1], inv[:-1], old[:-1]):
             nrm = math.sqrt(float(g @ g)) or 1.0
             g /= nrm
             v *= nrm
             total *= nrm
-        gs[-1] *= total
+            cross *= float(g @ o)
+        last = gs[-1]
+        last *= total
         inv[-1] /= total
-        if _rel_change(gs, old) <= inner_tol:
+        new_sq = float(last @ last)
+        cross *= float(last @ old[-1])
+        change = (math.sqrt(max(new_sq + old_sq - 2.0 * cross, 0.0) / old_sq) if old_sq > 0
+                  else math.inf)
+        old_sq = new_sq
+        if change <= inner_tol:
             break
     return gs
 
@@ -352,7 +382,7 @@ def kronecker_sbl(
     max_iter: int = 150,
     tol: float = 1e-4,
     inner_tol: float = 1e-4,
-    inner_max_iter: int = 10,
+    inner_max_iter: int = 100,
     prune_abs: float = 1e-4,
     prune_rel: float | Sequence[float] = 0.0,
 ) -> KroneckerSBLResult:
@@ -378,7 +408,9 @@ def kronecker_sbl(
     max_iter, tol : int, float
         EM iterations and stopping rule ``‖Δγ‖/‖γ‖ ≤ tol``.
     inner_tol, inner_max_iter : float, int
-        AM inner loop stopping rule.
+        AM inner loop: stop when ``‖Δ⊗γ‖/‖⊗γ‖ ≤ inner_tol`` (the relative rule of the authors'
+        IRS code). Their AM loop has no sweep cap (their PC code stops after 9 sweeps); 100
+        is only a safeguard (on the random benchmark problems 10 and 200 gave the same estimates).
     prune_abs, prune_rel : float, float or sequence
         Prune factor entries below ``prune_abs`` or below ``prune_rel[i] * max(γ_i)``.
 

@@ -45,6 +45,9 @@ class KroneckerSBL:
     coupling : float, sequence of (float or None), or None
         Pattern-coupling ``β`` per factor (PC-KroSBL, ``method="am"``), e.g.
         ``(0.8, None, 0.8)`` couples the first and last factors; a scalar couples all.
+    coupling_wrap : bool or sequence of bool, default=False
+        Also couple the first and last grid entries of a coupled factor (circulant ``C_β``);
+        the paper's code does not.
     max_iter : int, default=150
     tol : float, default=1e-4
         Stop when ``‖Δγ‖/‖γ‖ ≤ tol`` (paper's rule).
@@ -75,13 +78,15 @@ class KroneckerSBL:
 
     def __init__(
         self, method: str = "am", noise_variance: float | None = None,
-        coupling: float | Sequence[float | None] | None = None, max_iter: int = 150,
+        coupling: float | Sequence[float | None] | None = None,
+        coupling_wrap: bool | Sequence[bool] = False, max_iter: int = 150,
         tol: float = 1e-4, inner_tol: float = 1e-4, prune_abs: float = 1e-4,
         prune_rel: float | Sequence[float] = 0.0,
     ) -> None:
         self.method = method
         self.noise_variance = noise_variance
         self.coupling = coupling
+        self.coupling_wrap = coupling_wrap
         self.max_iter = max_iter
         self.tol = tol
         self.inner_tol = inner_tol
@@ -92,8 +97,9 @@ class KroneckerSBL:
         """Fit to ``y`` (length ``∏ m_i``, np.kron order) given factors ``A_i`` (m_i x n_i)."""
         res = kronecker_sbl(
             factors, y, method=self.method, noise_variance=self.noise_variance,
-            coupling=self.coupling, max_iter=self.max_iter, tol=self.tol,
-            inner_tol=self.inner_tol, prune_abs=self.prune_abs, prune_rel=self.prune_rel,
+            coupling=self.coupling, coupling_wrap=self.coupling_wrap, max_iter=self.max_iter,
+            tol=self.tol, inner_tol=self.inner_tol, prune_abs=self.prune_abs,
+            prune_rel=self.prune_rel,
         )
         self.coef_ = res.coef
         self.coef_var_ = res.coef_var
