@@ -16,7 +16,7 @@ How each peer is stopped at the target:
   reaching the target within the cap, with its extrapolated time.
 * RegOT is run with decreasing ``tol`` until its plan meets the target; ``max_iter`` is sized
   from a short run so one call stays near the cap.
-* POT ``emd`` (exact, unregularized) is timed for reference (n <= 2000).
+* POT ``emd`` (exact, unregularized) is timed for reference (n <= 1024).
 
 Usage: ``bayesparse bench sinkhorn [--quick]``.
 """
@@ -24,7 +24,9 @@ Usage: ``bayesparse bench sinkhorn [--quick]``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import multiprocessing
 import time
 import warnings
 from typing import Any
@@ -144,12 +146,31 @@ def run_ours(a: np.ndarray, b: np.ndarray, M: np.ndarray, reg: float) -> dict[st
 
 
 def run_regot(
-    fn: Any, a: np.ndarray, b: np.ndarray, MF: np.ndarray, reg: float, tol: float,
-    max_iter: int,
-) -> tuple[float, Any]:
-    start = time.perf_counter()
-    res = fn(MF, a, b, reg, tol=tol, max_iter=max_iter)
-    return time.perf_counter() - start, res
+    fn_name: str, a: np.ndarray, b: np.ndarray, MF: np.ndarray, reg: float, tol: float,
+    max_iter: int, timeout: float,
+) -> dict[str, Any] | None:
+    """One RegOT call in a forked child, killed after ``timeout`` seconds (a call into C++
+    cannot be interrupted otherwise; at n=4000 three SSNS iterations took minutes). Returns
+    time, iterations, L1 error, cost and RegOT's own trace, or ``None`` on timeout."""
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        start = time.perf_counter()
+        res = getattr(regot, fn_name)(MF, a, b, reg, tol=tol, max_iter=max_iter)
+        t = time.perf_counter() - start
+        P = np.asarray(res.plan)
+        send.send({"time": t, "iters": int(res.niter), "err": l1_error(P, a, b),
+                   "cost": float((P * MF).sum()), "trace_t": np.asarray(res.run_times) / 1e3,
+                   "trace_err": np.asarray(res.mar_errs)})
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    out = recv.recv() if recv.poll(timeout) else None
+    if proc.is_alive():
+        proc.kill()
+    proc.join()
+    return out
 
 
 # ---------------------------------------------------------------------------- one case
@@ -171,7 +192,7 @@ def bench_case(
 
     # POT: iteration count to target, by the replica
     # the replica only counts iterations; it may run longer than the cap on the timed runs
-    k_star, pot_errs, status = pot_kernel_trace(a, b, M, reg, 4 * cap)
+    k_star, pot_errs, status = pot_kernel_trace(a, b, M, reg, 2 * cap)
     pot: dict[str, Any] = {}
     for method in ("sinkhorn", "sinkhorn_log"):
         name = f"pot_{method}"
@@ -183,9 +204,12 @@ def bench_case(
                     else f"did not reach target within cap {cap:g} s")
             pot[name] = {"reached": False, "note": note}
             continue
-        probe = 10 if n <= 1000 else 3
-        t_probe, _ = run_pot(method, a, b, M, reg, probe)
-        predicted = t_probe / probe * k_star
+        # setup (the kernel's exp) and per-iteration cost from two short runs
+        short, long_ = (10, 40) if n <= 1000 else (2, 6)
+        t_short = min(run_pot(method, a, b, M, reg, short)[0] for _ in range(2))
+        t_long = min(run_pot(method, a, b, M, reg, long_)[0] for _ in range(2))
+        per_iter = max(t_long - t_short, 0.0) / (long_ - short)
+        predicted = t_short + per_iter * (k_star - short)
         if predicted > cap:
             pot[name] = {"reached": False, "iters": k_star, "predicted_time": predicted,
                          "note": f"did not reach target within cap {cap:g} s "
@@ -205,23 +229,26 @@ def bench_case(
     # RegOT: tolerance that meets the L1 target, iterations sized to the cap
     MF = np.asfortranarray(M)
     reg_res: dict[str, Any] = {}
-    for name, fn in (("regot_ssns", regot.sinkhorn_ssns),
-                     ("regot_sparse_newton", regot.sinkhorn_sparse_newton)):
-        t3, _ = run_regot(fn, a, b, MF, reg, 1e-14, 3)
-        max_iter = int(max(10, min(10_000, cap / max(t3 / 3, 1e-6))))
-        out = {"reached": False}
+    for name in ("regot_ssns", "regot_sparse_newton"):
+        fn_name = "sinkhorn_" + name.removeprefix("regot_")
+        probe = run_regot(fn_name, a, b, MF, reg, 1e-14, 3, cap)
+        if probe is None:
+            reg_res[name] = {"reached": False, "note": f"3 iterations took > cap {cap:g} s"}
+            continue
+        max_iter = int(max(10, min(10_000, cap / max(probe["time"] / 3, 1e-6))))
+        out: dict[str, Any] = {"reached": False}
         for tol in (1e-8, 1e-9, 1e-10, 1e-11):
-            t, res = run_regot(fn, a, b, MF, reg, tol, max_iter)
-            P = np.asarray(res.plan)
-            err = l1_error(P, a, b)
-            out = {"reached": err < TARGET, "time": t, "iters": int(res.niter), "tol": tol,
-                   "P": P, "trace_t": np.asarray(res.run_times) / 1e3,
-                   "trace_err": np.asarray(res.mar_errs)}
-            if err < TARGET or t > cap / 4 or res.niter >= max_iter:
+            res = run_regot(fn_name, a, b, MF, reg, tol, max_iter, cap)
+            if res is None:
+                out = {"reached": False, "tol": tol,
+                       "note": f"did not reach target (tol={tol:g}: > cap {cap:g} s)"}
                 break
-        if not out["reached"]:
+            out = {**res, "reached": res["err"] < TARGET, "tol": tol}
+            if res["err"] < TARGET or res["time"] > cap / 4 or res["iters"] >= max_iter:
+                break
+        if not out["reached"] and "note" not in out:
             out["note"] = f"did not reach target (tol={out['tol']:g}, {out['iters']} iters, " \
-                          f"{out['time']:.3g} s, max_iter={max_iter})"
+                          f"{out['time']:.3g} s, max_iter={max_iter}, L1 err {out['err']:.2g})"
         reg_res[name] = out
         if out["reached"]:
             best[name] = out["time"]
@@ -233,11 +260,13 @@ def bench_case(
             name = f"pot_{method}"
             if pot.get(name, {}).get("reached"):
                 best[name] = min(best[name], run_pot(method, a, b, M, reg, pot[name]["iters"])[0])
-        for name, fn in (("regot_ssns", regot.sinkhorn_ssns),
-                         ("regot_sparse_newton", regot.sinkhorn_sparse_newton)):
+        for name in ("regot_ssns", "regot_sparse_newton"):
             r = reg_res[name]
             if r["reached"]:
-                best[name] = min(best[name], run_regot(fn, a, b, MF, reg, r["tol"], 10_000)[0])
+                again = run_regot("sinkhorn_" + name.removeprefix("regot_"), a, b, MF, reg,
+                                  r["tol"], 10_000, cap)
+                if again is not None:
+                    best[name] = min(best[name], again["time"])
 
     # emd for reference
     if n <= emd_max_n:
@@ -259,9 +288,11 @@ def bench_case(
         if "iters" in res:
             row[f"{name}_iters"] = res["iters"]
         if res["reached"]:
+            err = res["err"] if "err" in res else l1_error(res["P"], a, b)
+            cost = res["cost"] if "cost" in res else float((res["P"] * M).sum())
             row[f"{name}_time"] = best[name]
-            row[f"{name}_err"] = l1_error(res["P"], a, b)
-            row[f"{name}_cost_rel_err"] = abs((res["P"] * M).sum() - ref_cost) / ref_cost
+            row[f"{name}_err"] = err
+            row[f"{name}_cost_rel_err"] = abs(cost - ref_cost) / ref_cost
             row[f"{name}_ratio"] = best[name] / best["ours"]
         else:
             row[f"{name}_note"] = res.get("note", "")
@@ -289,12 +320,18 @@ def plot(rows: list[dict[str, Any]], headline: list[str], path: Any) -> None:
         ax_i.semilogy(np.arange(1, len(tr["ours_err"]) + 1), tr["ours_err"], "k.-",
                       label="SNS (ours)")
         if "pot_iter_err" in tr:
-            it = np.arange(1, len(tr["pot_iter_err"]) + 1)
+            # traces in the results file are thinned: spread them over the replica's count
+            total = r.get("pot_sinkhorn_iters") or len(tr["pot_iter_err"])
+            it = np.linspace(1, total, len(tr["pot_iter_err"]))
             ax_i.semilogy(it, tr["pot_iter_err"], "C0-", label="Sinkhorn (POT iterates)")
             for name, style in (("pot_sinkhorn", "C0-"), ("pot_sinkhorn_log", "C1--")):
                 spi = tr.get(f"{name}_sec_per_iter")
+                label = f"POT {name[4:]}"
+                if not spi and f"{name}_predicted_time" in r:
+                    spi = r[f"{name}_predicted_time"] / total
+                    label += " (predicted time)"
                 if spi:
-                    ax_t.semilogy(it * spi, tr["pot_iter_err"], style, label=f"POT {name[4:]}")
+                    ax_t.semilogy(it * spi, tr["pot_iter_err"], style, label=label)
         for name, style in (("regot_ssns", "C2-"), ("regot_sparse_newton", "C3-")):
             if f"{name}_t" in tr and len(tr[f"{name}_t"]):
                 ax_t.semilogy(tr[f"{name}_t"], tr[f"{name}_err"], style,
@@ -305,6 +342,7 @@ def plot(rows: list[dict[str, Any]], headline: list[str], path: Any) -> None:
             ax.legend(fontsize=7)
         ax_t.set_title(r["case"], fontsize=9)
         ax_t.set_xlabel("wall time (s)")
+        ax_t.set_xscale("log")
         ax_i.set_xlabel("iteration")
         ax_i.set_xscale("log")
     fig.suptitle("Sinkhorn-Newton-Sparse vs Sinkhorn: marginal error vs time and iteration")
@@ -317,6 +355,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke version")
     parser.add_argument("--cap", type=float, default=None, help="time cap per peer (s)")
+    parser.add_argument("--replot", action="store_true", help="only redraw the PNG from the JSON")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the cases already in the results file, run the others")
     ns = parser.parse_args()
     if ns.quick:
         cases = [("assignment", 200, 1 / 1200), ("uniform", 300, 2e-3), ("uniform", 300, 1e-2),
@@ -328,28 +369,46 @@ def main() -> None:
         cases += [(k, n, reg) for k in ("uniform", "gmm") for n in (500, 1000, 2000, 4000)
                   for reg in (1e-2, 2e-3, 1e-3)]
         cases += [(k, side * side, 1e-3) for side in (32, 48) for k in ("w1", "w2")]
-        cap, repeat = ns.cap or 30.0, 3
+        # where Sinkhorn itself converges in a few dozen iterations
+        cases += [("uniform", 1000, 5e-2), ("gmm", 1000, 5e-2)]
+        cap, repeat = ns.cap or 20.0, 3
         headline = ["assignment n=500 reg=0.000833333", "uniform n=2000 reg=0.002",
                     "w2 n=2304 reg=0.001"]
-    rows = []
+    rows: list[dict[str, Any]] = []
+    if ns.resume or ns.replot:
+        for r in json.loads(result_path("sinkhorn", "json").read_text())["cases"]:
+            rows.append({**{k: v for k, v in r.items() if k != "traces"}, "_traces": r["traces"]})
+    if ns.replot:
+        plot(rows, headline, result_path("sinkhorn", "png"))
+        return
+    done = {r["case"] for r in rows}
+    params = {"target_l1_error": TARGET, "cap_seconds": cap, "repeat": repeat, "threads": 1,
+              "quick": ns.quick, "resumed": ns.resume}
     with threadpool_limits(limits=1):
         torch.set_num_threads(1)
         for kind, n, reg in cases:
+            if f"{kind} n={n} reg={reg:g}" in done:
+                continue
             start = time.perf_counter()
             rep = repeat if n <= 1000 else 2 if n <= 2304 else 1
-            row = bench_case(kind, n, reg, cap, rep, emd_max_n=2304)
+            row = bench_case(kind, n, reg, cap, rep, emd_max_n=1024)
             print(f"{row['case']:36s} ours {row['ours_time']:.3g}s "
                   + " ".join(f"{p}={row.get(p + '_ratio', float('nan')):.3g}x" for p in PEERS)
                   + f"  [{time.perf_counter() - start:.0f}s]", flush=True)
             rows.append(row)
+            # written after every case, so a partial run leaves its results
+            write_results("sinkhorn", params, [_thin(r) for r in rows])
     plot(rows, headline, result_path("sinkhorn", "png"))
-    for r in rows:
-        r["traces"] = {k: (v[:: max(1, len(v) // 400)] if isinstance(v, (list, np.ndarray))
-                           else v) for k, v in r.pop("_traces").items()}
     columns = ["case", "ours_time", "ours_iters"] + [f"{p}_ratio" for p in PEERS]
     print(markdown_table(rows, columns))
-    write_results("sinkhorn", {"target_l1_error": TARGET, "cap_seconds": cap,
-                               "repeat": repeat, "threads": 1, "quick": ns.quick}, rows)
+
+
+def _thin(row: dict[str, Any]) -> dict[str, Any]:
+    """The row for the JSON file, its traces thinned to about 400 points each."""
+    out = {k: v for k, v in row.items() if k != "_traces"}
+    out["traces"] = {k: (v[:: max(1, len(v) // 400)] if isinstance(v, (list, np.ndarray))
+                         else v) for k, v in row["_traces"].items()}
+    return out
 
 
 if __name__ == "__main__":

@@ -473,7 +473,8 @@ def _solve(
     if verbose:
         for k in range(0, len(errs), 100):
             print(f"sinkhorn {k:5d}  err {errs[k]:.3e}")
-        print(f"sinkhorn {len(errs) - 1:5d}  err {errs[-1]:.3e}  -> newton")
+        then = "converged" if errs[-1] < tol else "-> newton"
+        print(f"sinkhorn {len(errs) - 1:5d}  err {errs[-1]:.3e}  {then}")
     n_sinkhorn = len(errs)
     phase = ["sinkhorn"] * n_sinkhorn
     info: dict[str, Any] = {"nnz": [], "cg_iter": [], "step": []}

@@ -68,14 +68,17 @@ class StabilizedKernel:
     def __init__(self, M: np.ndarray, reg: float) -> None:
         self.M = M
         self.reg = float(reg)
-        self.f = M.min(axis=1)
-        self.g = (M - self.f[:, None]).min(axis=0)
-        self.G = np.empty_like(M)
         self.u = np.ones(M.shape[0])
         self.v = np.ones(M.shape[1])
-        self.n_absorb = -1
+        self.n_absorb = 0
         self._work: np.ndarray | None = None
-        self._rebuild()
+        # the reduced cost is built in place in G's buffer (no n x m temporary)
+        self.f = M.min(axis=1)
+        G = self.G = np.subtract(M, self.f[:, None])
+        self.g = G.min(axis=0)
+        G -= self.g[None, :]
+        G *= -1.0 / self.reg
+        np.exp(G, out=G)
 
     def _rebuild(self) -> None:
         G = np.subtract(self.M, self.f[:, None], out=self.G)
