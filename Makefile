@@ -21,8 +21,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/bayesparse tour
 
+# Two workers with one BLAS/OpenMP thread each: two threads per worker oversubscribe the cores.
 test: $(STAMP)
-	$(PY) -m pytest -n 2
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,bench]"

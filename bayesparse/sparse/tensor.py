@@ -202,12 +202,13 @@ class SparseTensor:
         if not csr.has_canonical_format:
             csr = csr.copy()
             csr.sum_duplicates()
-        crow = torch.from_numpy(csr.indptr.astype(np.int64, copy=False))
-        col = torch.from_numpy(csr.indices.astype(np.int64, copy=False))
-        row = torch.repeat_interleave(torch.arange(csr.shape[0]), crow.diff())
+        indptr = csr.indptr.astype(np.int64, copy=False)
+        # numpy's repeat: torch.repeat_interleave costs milliseconds per call on a busy machine
+        row = np.repeat(np.arange(csr.shape[0], dtype=np.int64), np.diff(indptr))
+        idx = torch.from_numpy(np.stack((row, csr.indices.astype(np.int64, copy=False))))
         vals = None if pattern else _as_values(csr.data)
-        out = cls(torch.stack((row, col)), vals, csr.shape, validate=False, _canonical=True)
-        out._crow = crow
+        out = cls(idx, vals, csr.shape, validate=False, _canonical=True)
+        out._crow = torch.from_numpy(indptr)
         return out
 
     @classmethod
