@@ -168,7 +168,8 @@ def plot(probs: dict[str, Problem], curves: dict, rows: list[dict], path) -> Non
         ax.set_xlabel("function evaluations")
         ax.set_ylabel("log10 HV gap" if probs[key].ref_point else "log10 regret")
     ax = axes.flat[len(keys)]
-    h6 = [r for r in rows if r["problem"] == (keys[0] if keys else "")]
+    # Random search costs nothing: it is left out of the (log-scale) cost panel.
+    h6 = [r for r in rows if r["problem"] == (keys[0] if keys else "") and r["method"] != "random"]
     ax.barh([r["method"] for r in h6], [r["s/iter"] for r in h6],
             color=[colors[r["method"]] for r in h6])
     ax.set_xscale("log")
