@@ -78,6 +78,8 @@ import numpy as np
 from scipy.linalg import lapack
 from scipy.optimize import nnls
 
+from bayesparse.sparse.kronecker import mode_products
+
 __all__ = ["kronecker_sbl", "KroneckerSBLResult", "coupling_matrix", "sbl_cost"]
 
 _METHODS = ("am", "svd")
@@ -166,22 +168,6 @@ def _abs2(a: np.ndarray) -> np.ndarray:
     return a.real**2 + a.imag**2 if a.dtype.kind == "c" else a * a
 
 
-def _modes(mats: Sequence[np.ndarray], t: np.ndarray) -> np.ndarray:
-    """Mode products ``t ×_1 F_1 ×_2 … ×_d F_d`` of a d-way tensor: one matmul per mode on a
-    reshaped view (no transposes or copies), which is what makes small problems cheap."""
-    shape = list(t.shape)
-    d = len(shape)
-    for k, F in enumerate(mats):
-        if k == 0:
-            t = F @ t.reshape(shape[0], -1)
-        elif k == d - 1:
-            t = t.reshape(-1, shape[k]) @ F.T
-        else:
-            t = np.matmul(F, t.reshape(math.prod(shape[:k]), shape[k], -1))
-        shape[k] = F.shape[0]
-    return t.reshape(shape)
-
-
 @dataclass
 class _Posterior:
     mean: np.ndarray  # d-way tensor over the active entries
@@ -223,10 +209,10 @@ def _posterior(
     L = _outer(lams)
     sL = s2 + L
     dinv = 1.0 / sL
-    zt = _modes(Uhs, y.reshape(L.shape))
+    zt = mode_products(Uhs, y.reshape(L.shape))
     G = _outer(gs)
-    mean = G * _modes([W.conj().T for W in Ws], dinv * zt)
-    q = _modes([_abs2(W).T for W in Ws], dinv)
+    mean = G * mode_products([W.conj().T for W in Ws], dinv * zt)
+    q = mode_products([_abs2(W).T for W in Ws], dinv)
     w = dinv * _abs2(zt)
     return _Posterior(mean=mean, var=np.maximum(G - G * G * q, 0.0),
                       cost=float(np.log(sL).sum() + w.sum()), L=L, dinv=dinv, w=w, s2=s2)

@@ -7,7 +7,7 @@ Nothing here imports from the rest of bayesparse.
 """
 
 from bayesparse.sparse.codes import overlap, union
-from bayesparse.sparse.kronecker import Kronecker
+from bayesparse.sparse.kronecker import Kronecker, mode_products
 from bayesparse.sparse.linear import SparseLinearPlan, sparse_linear
 from bayesparse.sparse.patterns import (
     block_pattern,
@@ -23,6 +23,7 @@ __all__ = [
     "SparseTensor",
     "SUPPORTED_DTYPES",
     "Kronecker",
+    "mode_products",
     "nm_sparsify",
     "block_sparsify",
     "block_pattern",
