@@ -54,6 +54,22 @@ SURROGATE_OPTIONS = {
 }
 
 
+class ShiftedAckley:
+    """Ackley with its optimum moved from the domain centre to a fixed random point.
+
+    The I-BNN's centred inputs put the arc-cosine kernel's origin at the domain centre, which is
+    where Ackley's optimum lies; moving the optimum separates the two.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.f = Ackley(dim=dim)
+        gen = torch.Generator().manual_seed(0)
+        self.shift = (torch.rand(dim, generator=gen, dtype=torch.float64) - 0.5) * 32.768
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        return self.f(X - self.shift)
+
+
 def nonstationary(X: torch.Tensor) -> torch.Tensor:
     """Gramacy & Lee (2008): ``x1 exp(-x1^2 - x2^2)`` on ``[-2, 6]^2``, flat on most of it."""
     return X[..., 0] * torch.exp(-X[..., 0] ** 2 - X[..., 1] ** 2)
@@ -91,6 +107,8 @@ def problems(quick: bool) -> dict[str, Problem]:
                                 ref_point=[18.0, 6.0],
                                 methods=("random", "gp", "dkl", "ensemble", "ibnn")),
         "ackley10": Problem("Ackley (d=10)", ack, bt(ack), 0.0, 10, 10, max(20, int(60 * sc))),
+        "ackley10_shifted": Problem("Ackley (d=10), optimum off-centre", ShiftedAckley(10),
+                                    bt(ack), 0.0, 10, 10, max(20, int(60 * sc))),
         "levy20": Problem("Levy (d=20)", levy, bt(levy), 0.0, 10, 10, max(20, int(60 * sc))),
     }
 
