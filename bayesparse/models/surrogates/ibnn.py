@@ -24,9 +24,11 @@ torch.Size([2, 1])
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
+from botorch.exceptions.errors import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.kernels import InfiniteWidthBNNKernel
@@ -80,6 +82,14 @@ class InfiniteWidthBNN(SingleTaskGP):
 
     def fit(self) -> Self:
         """Maximize the exact marginal likelihood (``fit_gpytorch_mll``); returns ``self``."""
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(self.likelihood, self))
+        state = {k: v.clone() for k, v in self.state_dict().items()}
+        try:
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(self.likelihood, self))
+        except ModelFittingError:
+            # Every restart failed (a singular kernel matrix): keep the starting variances
+            # rather than stop a BO loop.
+            self.load_state_dict(state)
+            warnings.warn("InfiniteWidthBNN: marginal-likelihood fit failed; keeping the "
+                          "initial hyper-parameters", RuntimeWarning, stacklevel=2)
         self.eval()
         return self
