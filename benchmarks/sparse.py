@@ -54,8 +54,12 @@ def paired(ours, raw, pairs: int, sample_s: float = 0.04) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="10^4 x 10^4, fewer repeats")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: OpenMP spin-waits blur CPU time on a "
+                             "shared machine; the wrapper's cost is per call, not per thread)")
     args = parser.parse_args()
-    n, nnz, repeat = (10**4, 10**5, 6) if args.quick else (10**5, 10**6, 21)
+    torch.set_num_threads(args.threads)
+    n, nnz, repeat = (10**4, 10**5, 6) if args.quick else (10**5, 10**6, 31)
     pat = random_pattern((n, n), nnz / n**2, random_state=0)
     rng = np.random.default_rng(0)
     cases = []
