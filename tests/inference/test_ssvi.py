@@ -14,14 +14,6 @@ from bayesparse.models.bayesian_layers import SparseBayesLinear
 from bayesparse.models.sparse_bnn import BayesCNN, BayesMLP
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @settings(max_examples=30, deadline=None)
 @given(mu=st.floats(-3, 3), sigma=st.floats(0.05, 2))
 def test_snr_abs_matches_scipy_folded_normal(mu, sigma):

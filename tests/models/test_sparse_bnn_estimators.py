@@ -13,14 +13,6 @@ from bayesparse.models.sparse_bnn_estimators import SparseBNNClassifier, SparseB
 TINY = dict(hidden=(16,), density=0.3, n_epochs=8, batch_size=50, lr=0.03, n_samples=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.mark.parametrize("estimator", [SparseBNNClassifier(**TINY), SparseBNNRegressor(**TINY)],
                          ids=["classifier", "regressor"])
 def test_check_estimator(estimator):

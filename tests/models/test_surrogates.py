@@ -31,16 +31,6 @@ from bayesparse.models.surrogates import (
 )
 from bayesparse.models.surrogates.mlp import MLP
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models: intra-op threads only add synchronization cost on a loaded machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY = {
     "hmc": (HMCBNN, dict(hidden=(8,), num_samples=16, warmup_steps=16, num_steps=4,
                          pretrain_steps=100)),

@@ -6,16 +6,6 @@ from botorch.models import SingleTaskGP
 
 from bayesparse.optim.bayesian_optimization import BayesianOptimizer, fit_surrogate, minimize
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models: intra-op threads only add synchronization cost on a loaded machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 BOUNDS = torch.tensor([[-1.0, -1.0], [2.0, 2.0]], dtype=torch.float64)
 FAST = dict(num_restarts=2, raw_samples=16, mc_samples=16, acq_options={"maxiter": 15},
             progress=False)

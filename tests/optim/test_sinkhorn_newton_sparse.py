@@ -17,7 +17,6 @@ import regot
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from threadpoolctl import threadpool_limits
 
 from bayesparse.optim.sinkhorn_newton_sparse import (
     sinkhorn_newton_sparse,
@@ -26,14 +25,6 @@ from bayesparse.optim.sinkhorn_newton_sparse import (
 from bayesparse.optim.stabilized_sinkhorn import StabilizedKernel
 
 TIGHT = 1e-10
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """Matrix-vector products of this size are 20x slower with two BLAS threads on a busy
-    two-core machine; one thread keeps the module within its time budget."""
-    with threadpool_limits(limits=1):
-        yield
 
 
 def _points_problem(n: int, m: int, seed: int = 0) -> tuple[np.ndarray, ...]:
