@@ -108,8 +108,9 @@ def main() -> None:
     ax.axhline(10, color="red", ls="--", label="target +10%")
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(range(len(cases)), labels, rotation=90, fontsize=6)
-    ax.set_ylabel("wrapper overhead vs raw (%, median CPU-time ratio)")
-    ax.set_title(f"SparseTensor matmul overhead, {n}x{n}, nnz={pat.nnz} ({repeat} paired samples)")
+    ax.set_ylabel("overhead vs raw (%)")
+    ax.set_title(f"SparseTensor matmul overhead (median CPU-time ratio), {n}x{n}, "
+                 f"nnz={pat.nnz}, {repeat} sample pairs")
     ax.legend()
     fig.tight_layout()
     fig.savefig(result_path("sparse", "png"), dpi=120)
