@@ -136,14 +136,17 @@ def test_elementwise_ops_act_on_values():
 
 
 def test_autograd_flows_to_values_and_dense_operand():
-    s = SparseTensor.from_dense(torch.tensor([[0.0, 2.0], [1.0, 0.0], [0.0, 3.0]]))
+    s = SparseTensor.from_dense(
+        torch.tensor([[0.0, 2.0], [1.0, 0.0], [0.0, 3.0]], dtype=torch.float64)
+    )
     v = s.values.clone().requires_grad_(True)
-    x = torch.randn(2, 4, requires_grad=True)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, generator=gen, dtype=torch.float64, requires_grad=True)
     y = s.with_values(v) @ x
     y.sum().backward()
-    dense = torch.zeros(3, 2)
+    dense = torch.zeros(3, 2, dtype=torch.float64)
     dense[s.row, s.col] = v.detach()
-    np.testing.assert_allclose(x.grad.numpy(), (dense.T @ torch.ones(3, 4)).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), (dense.T @ torch.ones(3, 4, dtype=torch.float64)).numpy(), rtol=1e-6)
     np.testing.assert_allclose(v.grad.numpy(), x.detach().sum(1)[s.col].numpy(), rtol=1e-6)
 
 
@@ -198,3 +201,15 @@ def test_from_scipy_sums_duplicates_without_mutating_input():
     s = SparseTensor.from_scipy(m)
     assert s.values.tolist() == [3.0]
     assert m.nnz == 2
+
+
+def test_to_casts_values_and_keeps_pattern():
+    s = SparseTensor.from_dense(np.array([[0.0, 1.5], [2.0, 0.0]]))
+    f = s.to(dtype=torch.float32)
+    assert f.dtype == torch.float32 and torch.equal(f.indices, s.indices)
+    assert f.to_dense().tolist() == [[0.0, 1.5], [2.0, 0.0]]
+    assert s.to("cpu").device == torch.device("cpu")
+    p = s.pattern().to(device="cpu", dtype=torch.float64)
+    assert p.is_pattern and p.nnz == 2
+    with pytest.raises(TypeError, match="dtype"):
+        s.to(dtype=torch.uint8)
