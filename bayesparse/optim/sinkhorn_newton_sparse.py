@@ -592,7 +592,7 @@ def _sparse_direction(
     rhs = gb - St @ (ga * inv_r)
     n_cg = 0
     if not use_lu:
-        squares = sp.csr_matrix((Ssp.data**2, Ssp.indices, Ssp.indptr), shape=Ssp.shape)
+        squares = S.apply(torch.square).to_scipy()
         diag = c - squares.T @ inv_r
         dy, n_cg = _projected_pcg(
             lambda p: c * p - St @ (inv_r * (Ssp @ p)), diag, c, rhs, rtol, _CG_MAX_ITER
