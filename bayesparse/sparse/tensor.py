@@ -347,14 +347,19 @@ class SparseTensor:
         """Dense numpy copy (for small matrices and tests)."""
         return self.to_dense().detach().cpu().numpy()
 
-    def to(self, *args: Any, **kwargs: Any) -> SparseTensor:
-        """Move to a device or cast the values (``torch.Tensor.to`` semantics)."""
-        vals = None if self._values is None else self._values.to(*args, **kwargs)
-        device = self.device if vals is None else vals.device
-        if vals is None and args and isinstance(args[0], (str, torch.device)):
-            device = torch.device(args[0])
-        idx = self._indices.to(device)
-        return SparseTensor(idx, vals, self._shape, validate=False, _canonical=True)
+    def to(
+        self, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> SparseTensor:
+        """Move to ``device`` and/or cast the values to ``dtype`` (a pattern keeps no values)."""
+        if dtype is not None and dtype not in SUPPORTED_DTYPES:
+            raise TypeError(f"dtype: unsupported {dtype}; use one of SUPPORTED_DTYPES")
+        device = self.device if device is None else torch.device(device)
+        vals = self._values
+        if vals is not None:
+            vals = vals.to(device=device, dtype=dtype or vals.dtype)
+        return SparseTensor(
+            self._indices.to(device), vals, self._shape, validate=False, _canonical=True
+        )
 
     # ------------------------------------------------------------------ structure
     def pattern(self) -> SparseTensor:
