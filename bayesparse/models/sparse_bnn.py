@@ -6,7 +6,11 @@ weight layer is a sparse layer whose posterior lives on a support (SSVI, Li et a
 the layers uniformly or by the Erdős–Rényi-Kernel rule (Evci et al., "Rigging the Lottery",
 ICML 2020), where layer ``l`` gets density proportional to ``sum(shape_l) / prod(shape_l)``
 (for a convolution ``out + in + kh + kw`` over ``out * in * kh * kw``), capped at one. The
-first convolution can stay dense, as in the SSVI paper; its weights count in the budget.
+FLOP-aware variant ``"erk-flops"`` divides each layer's ERK score by its cost per weight, the
+number of output positions ``L`` at which the weight is applied (1 for a linear layer,
+``oh * ow`` for a convolution): the same parameter budget then buys fewer multiply-adds,
+because the active weights move towards layers where each one is used at fewer positions.
+The first convolution can stay dense, as in the SSVI paper; its weights count in the budget.
 
 The networks are plain torch modules: ``net(x, mode)`` returns one stochastic forward pass,
 ``net.sample(x, n)`` stacks ``n`` posterior samples, ``net.kl()`` the KL term.
@@ -40,7 +44,7 @@ from bayesparse.sparse import check_density
 
 __all__ = ["allocate_densities", "BayesNet", "BayesMLP", "BayesCNN", "ALLOCATIONS"]
 
-ALLOCATIONS = ("uniform", "erk")
+ALLOCATIONS = ("uniform", "erk", "erk-flops")
 
 
 def allocate_densities(
@@ -48,6 +52,7 @@ def allocate_densities(
     density: float,
     allocation: str = "erk",
     dense: Sequence[bool] | None = None,
+    positions: Sequence[int] | None = None,
 ) -> list[float]:
     """Per-layer densities whose active weights total ``density`` of all weights.
 
@@ -57,11 +62,15 @@ def allocate_densities(
         Weight shapes: ``(out, in)`` or ``(out, in, kh, kw)``.
     density : float
         Overall fraction of active weights, in (0, 1].
-    allocation : {"uniform", "erk"}
+    allocation : {"uniform", "erk", "erk-flops"}
         ``"uniform"``: every sparse layer at the same density; ``"erk"``: proportional to
-        ``sum(shape) / prod(shape)``, capped at 1 (iteratively, as in RigL).
+        ``sum(shape) / prod(shape)``, capped at 1 (iteratively, as in RigL); ``"erk-flops"``:
+        ERK divided by the layer's output positions (its FLOPs per weight), capped at 1.
     dense : list of bool, optional
         Layers forced dense (their weights are taken from the budget first).
+    positions : list of int, optional
+        Output positions per example of each layer (1 for a linear layer, ``oh * ow`` for a
+        convolution); used by ``"erk-flops"`` only, default all 1 (then equal to ERK).
 
     Returns
     -------
@@ -73,12 +82,28 @@ def allocate_densities(
     [0.5, 0.5]
     >>> [round(d, 3) for d in allocate_densities([(100, 1000), (10, 100)], 0.1, "erk")]
     [0.092, 0.918]
+
+    Two convolutions, the first applied at 16 output positions, the second at 4: ERK gives
+    the first the higher density, ``"erk-flops"`` moves weights to the cheaper second one.
+
+    >>> shapes = [(64, 32, 5, 5), (64, 64, 5, 5)]
+    >>> [round(d, 3) for d in allocate_densities(shapes, 0.1, "erk")]
+    [0.13, 0.085]
+    >>> [round(d, 3) for d in allocate_densities(shapes, 0.1, "erk-flops", positions=[16, 4])]
+    [0.048, 0.126]
     """
     density = check_density(density)
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation: expected one of {ALLOCATIONS}, got {allocation!r}")
     sizes = np.array([int(np.prod(s)) for s in shapes], dtype=float)
     fixed = np.array(dense if dense is not None else [False] * len(shapes), dtype=bool)
+    if len(fixed) != len(shapes):
+        raise ValueError(f"dense: expected {len(shapes)} flags (one per layer), got {len(fixed)}")
+    cost = np.ones(len(shapes)) if positions is None else np.asarray(positions, dtype=float)
+    if cost.shape != (len(shapes),) or not np.all(cost >= 1):
+        raise ValueError(
+            f"positions: expected {len(shapes)} integers >= 1 (one per layer), got {positions}"
+        )
     if density == 1.0:
         return [1.0] * len(shapes)
     budget = density * sizes.sum() - sizes[fixed].sum()
@@ -90,6 +115,8 @@ def allocate_densities(
     raw = np.ones(len(shapes)) if allocation == "uniform" else np.array(
         [sum(s) / np.prod(s) for s in shapes], dtype=float
     )
+    if allocation == "erk-flops":
+        raw = raw / cost
     out = np.where(fixed, 1.0, 0.0)
     free = ~fixed
     while True:
@@ -155,7 +182,9 @@ class BayesMLP(BayesNet):
     hidden : tuple of int, default (256, 256)
     density : float, default 1.0
         Overall fraction of active weights; 1 gives dense :class:`BayesLinear` layers.
-    allocation : {"erk", "uniform"}, default "erk"
+    allocation : {"erk", "uniform", "erk-flops"}, default "erk"
+        Per-layer density rule (:func:`allocate_densities`); for an MLP every layer is
+        applied at one position, so ``"erk-flops"`` equals ``"erk"``.
     prior_std : float, default 1.0
     rho_init : float, default -5.0
     sparse_threshold : float, default 0.3
@@ -263,16 +292,19 @@ class BayesCNN(BayesNet):
         self.input_shape = (c, h, w)
         kernel = (1, kernel_size) if h == 1 else (kernel_size, kernel_size)
         pad = (kernel[0] // 2, kernel[1] // 2)
-        shapes, pools = [], []
+        shapes, pools, positions = [], [], []
         chans = [c, *(int(ch) for ch in channels)]
         for i in range(len(channels)):
             shapes.append((chans[i + 1], chans[i], *kernel))
+            h, w = h + 2 * pad[0] - kernel[0] + 1, w + 2 * pad[1] - kernel[1] + 1
+            positions.append(h * w)
             pool = (2 if h >= 2 else 1, 2 if w >= 2 else 1)
             pools.append(pool)
             h, w = h // pool[0], w // pool[1]
         shapes.append((int(n_outputs), chans[-1] * h * w))
+        positions.append(1)
         dense = [first_layer_dense] + [False] * (len(shapes) - 1)
-        dens = allocate_densities(shapes, density, allocation, dense)
+        dens = allocate_densities(shapes, density, allocation, dense, positions)
         rng = _seed_stream(random_state)
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         common = dict(prior_std=prior_std, rho_init=rho_init, generator=gen)

@@ -160,8 +160,9 @@ class SparseBNNClassifier(ClassifierMixin, _SparseBNNBase):
         Per-example image shape for the CNN (rows of ``X`` are flattened images).
     density : float, default 0.1
         Overall fraction of active weights in (0, 1]; 1 is dense mean-field VI.
-    allocation : {"erk", "uniform"}, default "erk"
-        Per-layer density rule.
+    allocation : {"erk", "uniform", "erk-flops"}, default "erk"
+        Per-layer density rule (``"erk-flops"``: ERK divided by each layer's output
+        positions, fewer training FLOPs for a CNN at the same density).
     first_layer_dense : bool, default True
         Keep the CNN's first convolution dense.
     n_epochs, batch_size, lr : int, int, float
