@@ -59,7 +59,7 @@ def gaussian_nll(net: MLP, theta: Tensor, X: Tensor, Y: Tensor,
 
 def fit_map(net: MLP, theta: Tensor, X: Tensor, Y: Tensor, *, noise_var: float | None,
             weights: Tensor | None = None, steps: int = 1000, lr: float = 1e-2,
-            mean_warmup: float = 0.0) -> Tensor:
+            mean_warmup: float = 0.0, anchor: Tensor | None = None) -> Tensor:
     """Train ``S`` networks to their MAP parameters with Adam (full batch).
 
     Parameters
@@ -83,6 +83,9 @@ def fit_map(net: MLP, theta: Tensor, X: Tensor, Y: Tensor, *, noise_var: float |
         Fraction of the steps that fit the mean head alone by squared error before the full
         heteroscedastic likelihood: from a flat start, the Gaussian NLL otherwise settles on
         a constant mean with all variance as noise (Seitzer et al., ICLR 2022, Sec. 3).
+    anchor : Tensor, optional
+        ``S x P`` prior centres: network ``s`` is regularized towards ``anchor[s]`` instead of
+        zero (anchored ensembles, Pearce et al., AISTATS 2020, eq. 6).
 
     Returns
     -------
@@ -108,7 +111,8 @@ def fit_map(net: MLP, theta: Tensor, X: Tensor, Y: Tensor, *, noise_var: float |
     for step in range(steps):
         opt.zero_grad()
         nll = gaussian_nll(net, theta, X, Y, noise_var, mean_only=step < warm)
-        loss = ((weights * nll).sum(-1) - net.log_prior(theta)).sum()
+        centred = theta if anchor is None else theta - anchor
+        loss = ((weights * nll).sum(-1) - net.log_prior(centred)).sum()
         loss.backward()
         opt.step()
     return theta.detach()

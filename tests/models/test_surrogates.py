@@ -20,6 +20,7 @@ from botorch.sampling.index_sampler import IndexSampler
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bayesparse.inference.map import fit_map
 from bayesparse.models.surrogates import (
     HMCBNN,
     SGHMCBNN,
@@ -36,11 +37,16 @@ TINY = {
                          pretrain_steps=100)),
     "sghmc": (SGHMCBNN, dict(hidden=(8,), num_samples=16, burn_in=100, pretrain_steps=100)),
     "ensemble": (DeepEnsemble, dict(hidden=(8,), n_members=4, steps=100)),
-    "laplace_kfac": (LaplaceBNN, dict(hidden=(8,), steps=100)),
+    "ensemble_anchored": (DeepEnsemble, dict(hidden=(8,), n_members=4, steps=100, anchored=True,
+                                             prior_var=4.0)),
+    "laplace_full": (LaplaceBNN, dict(hidden=(8,), steps=100)),
+    "laplace_kfac": (LaplaceBNN, dict(hidden=(8,), steps=100, hessian="kfac", per_layer=False)),
     "laplace_ll_diag": (LaplaceBNN, dict(hidden=(8,), steps=100, subset="last_layer",
                                          hessian="diag")),
     "ibnn": (InfiniteWidthBNN, dict()),
-    "dkl": (DeepKernelGP, dict(hidden=(8,), n_features=2, pretrain_steps=50, steps=20)),
+    "dkl": (DeepKernelGP, dict(hidden=(8,), n_features=2, steps=20)),
+    "dkl_pretrained": (DeepKernelGP, dict(hidden=(8,), n_features=2, pretrain_steps=50,
+                                          steps=20, skip=False)),
     "sparse_bnn": (SparseBNN, dict(hidden=(16,), density=0.5, n_samples=8, steps=30)),
 }
 
@@ -67,8 +73,8 @@ def test_acquisitions_and_optimize_acqf(models, name):
     model = models[name]
     X, Y = _data()
     post = model.posterior(X[:3])
-    expected = GPyTorchPosterior if name in ("laplace_kfac", "laplace_ll_diag", "ibnn",
-                                             "dkl") else EnsemblePosterior
+    expected = GPyTorchPosterior if name.startswith(("laplace", "ibnn", "dkl")) else (
+        EnsemblePosterior)
     assert isinstance(post, expected)
     sampler = get_sampler(post, sample_shape=torch.Size([32]), seed=0)
     assert isinstance(sampler, IndexSampler if expected is EnsemblePosterior
@@ -127,7 +133,8 @@ def test_ibnn_equals_single_task_gp_with_the_same_kernel():
 def test_ensemble_mixture_moments_match_manual_formula(models):
     model = models["ensemble"]
     Xt = torch.rand(5, 2, dtype=torch.float64)
-    members = torch.stack([model.net.forward(model.theta_[s:s + 1], Xt)[0, :, :1]
+    # Members see the centred inputs 2 x - 1 (the default input transform).
+    members = torch.stack([model.net.forward(model.theta_[s:s + 1], 2 * Xt - 1)[0, :, :1]
                            for s in range(model.n_members)])
     std = model.outcome_transform.stdvs
     members = members * std + model.outcome_transform.means
@@ -169,13 +176,14 @@ def test_samplers_recover_conjugate_posterior(cls, kw):
     assert ((ratio > 1 / 1.5) & (ratio < 1.5)).all()
 
 
-def test_laplace_linear_model_equals_bayesian_linear_regression():
+@pytest.mark.parametrize("hessian", ["full", "kfac"])
+def test_laplace_linear_model_equals_bayesian_linear_regression(hessian):
     gen = torch.Generator().manual_seed(0)
     X = torch.rand(30, 2, generator=gen, dtype=torch.float64)
     Y = X @ torch.tensor([[2.0], [-1.0]], dtype=torch.float64) + 0.1 * torch.randn(
         30, 1, generator=gen, dtype=torch.float64)
     model = LaplaceBNN(X, Y, hidden=(), noise_var=0.05, steps=3000, outcome_transform=None,
-                       random_state=0).fit()
+                       hessian=hessian, input_transform=None, random_state=0).fit()
     Xt = torch.rand(4, 2, generator=gen, dtype=torch.float64)
     post = model.posterior(Xt)
     # The MAP (Adam, 3000 steps) matches the closed-form posterior mean of the training prior.
@@ -185,8 +193,8 @@ def test_laplace_linear_model_equals_bayesian_linear_regression():
     fit = model.laplace_
     Phi = torch.cat([X, torch.ones(30, 1, dtype=X.dtype)], -1)
     Pt = torch.cat([Xt, torch.ones(4, 1, dtype=X.dtype)], -1)
-    cov = torch.linalg.inv(Phi.T @ Phi / fit.noise_var
-                           + fit.prior_precision * torch.eye(3, dtype=X.dtype))
+    (delta,) = fit.prior_precision  # one layer, one precision (per_layer default)
+    cov = torch.linalg.inv(Phi.T @ Phi / fit.noise_var + delta * torch.eye(3, dtype=X.dtype))
     torch.testing.assert_close(post.mvn.covariance_matrix, Pt @ cov @ Pt.T + 1e-8 * torch.eye(4),
                                atol=1e-9, rtol=0)
     noisy = model.posterior(Xt, observation_noise=True)
@@ -194,8 +202,42 @@ def test_laplace_linear_model_equals_bayesian_linear_regression():
                                torch.full((4, 1), fit.noise_var, dtype=X.dtype))
 
 
-@pytest.mark.parametrize("name", ["hmc", "sghmc", "ensemble", "laplace_kfac", "dkl",
-                                  "sparse_bnn"])
+def test_anchored_ensemble_without_data_returns_its_prior_draws():
+    X, Y = _data()
+    model = DeepEnsemble(X, Y, hidden=(8,), n_members=3, steps=50, anchored=True,
+                         prior_var=4.0, random_state=0).fit()
+    anchors = model.anchors_
+    # The anchors are draws from the prior N(0, prior_var / fan_in), biases N(0, prior_var).
+    z = anchors / model.net.prior_std(anchors)
+    assert 0.7 < float(z.std()) < 1.3 and float(z.std()) > 0
+    # With no data the anchored MAP is the anchor itself (closed form).
+    Xs, Ys = model.training_data()
+    alone = fit_map(model.net, anchors + 0.3, Xs, Ys, noise_var=None,
+                    weights=torch.zeros(3, 12, dtype=torch.float64), steps=2000, anchor=anchors)
+    torch.testing.assert_close(alone, anchors, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("cls", [DeepEnsemble, LaplaceBNN])
+def test_mlp_surrogates_centre_the_unit_cube_by_default(cls):
+    X, Y = _data()
+    model = cls(X, Y, hidden=(8,), steps=20)
+    torch.testing.assert_close(model.transform_inputs(X), 2 * X - 1)
+    assert not hasattr(cls(X, Y, hidden=(8,), input_transform=None), "input_transform")
+
+
+def test_dkl_skip_features_contain_the_inputs():
+    X, Y = _data()
+    model = DeepKernelGP(X, Y, hidden=(8,), n_features=2, steps=5, random_state=0).fit()
+    feats = model.covar_module.extractor(X)
+    assert feats.shape == (12, 4)
+    torch.testing.assert_close(feats[:, :2], X)
+    assert model.covar_module.base_kernel.base_kernel.lengthscale.shape == (1, 4)
+    plain = DeepKernelGP(X, Y, hidden=(8,), n_features=2, steps=5, skip=False).fit()
+    assert plain.covar_module.extractor(X).shape == (12, 2)
+
+
+@pytest.mark.parametrize("name", ["hmc", "sghmc", "ensemble", "ensemble_anchored",
+                                  "laplace_full", "laplace_kfac", "dkl", "sparse_bnn"])
 def test_random_state_reproducible(models, name):
     Xt = torch.rand(3, 2, dtype=torch.float64)
     again = _fit(name)
@@ -209,7 +251,7 @@ def test_random_state_reproducible(models, name):
 @given(batch=st.lists(st.integers(1, 3), max_size=2), q=st.integers(1, 3))
 def test_posterior_batch_shapes(models, batch, q):
     Xq = torch.rand(*batch, q, 2, dtype=torch.float64)
-    for name in ("ensemble", "laplace_kfac", "sparse_bnn"):
+    for name in ("ensemble", "laplace_full", "laplace_kfac", "sparse_bnn"):
         post = models[name].posterior(Xq)
         assert post.mean.shape == (*batch, q, 1)
         assert (post.variance >= 0).all()

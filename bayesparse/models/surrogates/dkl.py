@@ -63,6 +63,18 @@ def _extractor(d: int, hidden: Sequence[int], k: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class SkipFeatures(nn.Module):
+    """Learned features next to the inputs: ``x -> [x, g(x)]``."""
+
+    def __init__(self, mlp: nn.Sequential) -> None:
+        super().__init__()
+        self.mlp = mlp
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``... x d`` -> ``... x (d + k)``."""
+        return torch.cat([x, self.mlp(x)], -1)
+
+
 class DeepKernelGP(SingleTaskGP):
     """Exact GP with a Matérn-5/2 ARD kernel on MLP features (a ``SingleTaskGP``).
 
@@ -74,10 +86,21 @@ class DeepKernelGP(SingleTaskGP):
         Hidden widths of the extractor.
     n_features : int, default=4
         Feature dimension (input of the Matérn kernel; bounded by tanh).
-    pretrain_steps : int, default=500
-        Adam steps of the extractor + linear head regression pre-training.
-    steps : int, default=200
-        Adam steps of the joint marginal-likelihood training.
+    skip : bool, default=True
+        Give the kernel the inputs next to the learned features, ``[x, g(x)]``, so the
+        model contains the plain Matérn GP on ``x`` (Hartmann6, 90 points: test z rms 2.3
+        with, 10.9 without, both without pre-training and at 100 steps).
+    weight_decay : float, default=0.0
+        Adam weight decay of the extractor (pre-training and joint training).
+    pretrain_steps : int, default=0
+        Adam steps of the extractor + linear head regression pre-training (the paper's
+        recipe; off by default: on Hartmann6 with 20-90 points pre-trained features fit the
+        training points exactly and the GP is over-confident, test z-scores rms 17-40).
+    steps : int, default=50
+        Adam steps of the joint marginal-likelihood training. The exact marginal likelihood
+        of a flexible extractor overfits small data sets (Ober, Rasmussen & van der Wilk, UAI
+        2021): on Hartmann6 with 90 points the test z-score rms grows from 1.4 at 30 steps
+        to 4.8 at 300.
     lr : float, default=1e-2
         Adam learning rate.
     random_state : int, optional
@@ -87,8 +110,9 @@ class DeepKernelGP(SingleTaskGP):
     """
 
     def __init__(self, train_X: Tensor, train_Y: Tensor, *, hidden: Sequence[int] = (64, 64),
-                 n_features: int = 4, pretrain_steps: int = 500, steps: int = 200,
-                 lr: float = 1e-2, random_state: int | None = None, **kwargs: Any) -> None:
+                 n_features: int = 4, pretrain_steps: int = 0, steps: int = 50,
+                 lr: float = 1e-2, skip: bool = True, weight_decay: float = 0.0,
+                 random_state: int | None = None, **kwargs: Any) -> None:
         train_X, train_Y = check_training_data(train_X, train_Y)
         if train_Y.shape[-1] != 1:
             raise ValueError(f"train_Y: DeepKernelGP models one output, got "
@@ -98,11 +122,13 @@ class DeepKernelGP(SingleTaskGP):
         with torch.random.fork_rng():
             if random_state is not None:
                 torch.manual_seed(random_state)
-            extractor = _extractor(train_X.shape[-1], hidden, n_features).to(train_X)
-        covar = FeatureKernel(extractor, ScaleKernel(MaternKernel(nu=2.5,
-                                                                  ard_num_dims=n_features)))
+            mlp = _extractor(train_X.shape[-1], hidden, n_features).to(train_X)
+        extractor = SkipFeatures(mlp) if skip else mlp
+        k = n_features + train_X.shape[-1] * skip
+        covar = FeatureKernel(extractor, ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=k)))
         super().__init__(train_X, train_Y, covar_module=covar.to(train_X), **kwargs)
         self.pretrain_steps, self.steps, self.lr = pretrain_steps, steps, lr
+        self.weight_decay = weight_decay
         self.random_state = random_state
 
     def _clamp_to_constraints(self) -> None:
@@ -118,18 +144,23 @@ class DeepKernelGP(SingleTaskGP):
         """Pre-train the extractor with a linear head, then train all on the exact MLL."""
         X, Y = self.train_inputs[0], self.train_targets.unsqueeze(-1)
         extractor = self.covar_module.extractor
+        mlp = extractor.mlp if isinstance(extractor, SkipFeatures) else extractor
         with torch.random.fork_rng():
             if self.random_state is not None:
                 torch.manual_seed(self.random_state + 1)
-            head = nn.Linear(extractor[-2].out_features, 1).to(X)
-        opt = torch.optim.Adam([*extractor.parameters(), *head.parameters()], lr=self.lr)
+            head = nn.Linear(mlp[-2].out_features, 1).to(X)
+        opt = torch.optim.Adam([{"params": mlp.parameters(), "weight_decay": self.weight_decay},
+                                {"params": head.parameters()}], lr=self.lr)
         for _ in range(self.pretrain_steps):
             opt.zero_grad()
-            (head(extractor(X)) - Y).pow(2).mean().backward()
+            (head(mlp(X)) - Y).pow(2).mean().backward()
             opt.step()
         self.train()
         mll = ExactMarginalLogLikelihood(self.likelihood, self)
-        opt = torch.optim.Adam(self.parameters(), lr=self.lr)
+        gp_params = [p for name, p in self.named_parameters()
+                     if not name.startswith("covar_module.extractor.")]
+        opt = torch.optim.Adam([{"params": mlp.parameters(), "weight_decay": self.weight_decay},
+                                {"params": gp_params}], lr=self.lr)
         for _ in range(self.steps):
             state = {k: v.clone() for k, v in self.state_dict().items()}
             opt.zero_grad()

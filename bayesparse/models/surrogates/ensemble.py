@@ -33,13 +33,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from botorch.models.transforms.input import InputTransform
+from botorch.utils.types import DEFAULT, _DefaultType
 from torch import Tensor
 from torch.nn.functional import softplus
 from typing_extensions import Self
 
 from bayesparse.inference.map import fit_map
 from bayesparse.models.surrogates.mlp import MLP
-from bayesparse.models.surrogates.sampled_mlp import SampledMLP, seed_generator
+from bayesparse.models.surrogates.sampled_mlp import (
+    SampledMLP,
+    centre_unit_cube,
+    check_training_data,
+    seed_generator,
+)
 
 
 class DeepEnsemble(SampledMLP):
@@ -67,22 +74,35 @@ class DeepEnsemble(SampledMLP):
     mean_warmup : float, default=0.5
         Fraction of the steps fitting the means alone (squared error) before the Gaussian
         NLL, which can otherwise settle on a flat mean with the variance as noise.
+    anchored : bool, default=False
+        Anchored ensemble (Pearce et al., AISTATS 2020): member ``s`` starts at a draw
+        ``a_s`` from the prior (scale ``prior_var``, biases included) and is regularized
+        towards it, ``||theta_s - a_s||^2`` under the prior's scales, instead of towards zero;
+        the anchors are kept in ``anchors_``. Use with a prior scale of order 1-10.
+    input_transform : InputTransform, optional
+        Default: ``x -> 2 x - 1`` (inputs in ``[0, 1]^d`` centred, see
+        :func:`~bayesparse.models.surrogates.sampled_mlp.centre_unit_cube`).
     **kwargs
-        ``input_transform``, ``outcome_transform``, ``random_state``.
+        ``outcome_transform``, ``random_state``.
     """
 
     def __init__(self, train_X: Tensor, train_Y: Tensor, *, n_members: int = 10,
                  subset: float = 0.8, hidden: Sequence[int] = (64, 64), prior_var: float = 100.0,
                  steps: int = 1000, lr: float = 1e-2, mean_warmup: float = 0.5,
+                 anchored: bool = False,
+                 input_transform: InputTransform | _DefaultType | None = DEFAULT,
                  **kwargs: Any) -> None:
+        train_X, train_Y = check_training_data(train_X, train_Y)
+        if input_transform == DEFAULT:
+            input_transform = centre_unit_cube(train_X.shape[-1], train_X)
         super().__init__(train_X, train_Y, hidden=hidden, prior_var=prior_var, head_factor=2,
-                         **kwargs)
+                         input_transform=input_transform, **kwargs)
         if n_members < 2:
             raise ValueError(f"n_members: expected >= 2, got {n_members}")
         if not 0 < subset <= 1:
             raise ValueError(f"subset: expected in (0, 1], got {subset}")
         self.n_members, self.subset, self.steps, self.lr = n_members, subset, steps, lr
-        self.mean_warmup = mean_warmup
+        self.mean_warmup, self.anchored = mean_warmup, anchored
 
     def fit(self) -> Self:
         """Train every member on its own random subset; sets ``theta_`` and ``masks_``."""
@@ -92,11 +112,19 @@ class DeepEnsemble(SampledMLP):
         k = max(1, round(self.subset * n))
         order = torch.rand(self.n_members, n, generator=gen).argsort(-1)
         self.masks_ = (order < k).to(X.dtype)
-        # Initialize at the unit-scale prior whatever the (weak) weight decay of training.
-        theta0 = MLP(self.net.d_in, self.net.hidden, self.net.d_out).init(
-            self.n_members, gen, X.dtype)
+        if self.anchored:
+            # Each member starts at and is regularized towards its own prior draw (biases too).
+            anchor = torch.randn(self.n_members, self.net.n_params, generator=gen,
+                                 dtype=X.dtype) * self.net.prior_std(X)
+            theta0 = self.anchors_ = anchor
+        else:
+            # Initialize at the unit-scale prior whatever the (weak) weight decay of training.
+            anchor = None
+            theta0 = MLP(self.net.d_in, self.net.hidden, self.net.d_out).init(
+                self.n_members, gen, X.dtype)
         self.theta_ = fit_map(self.net, theta0, X, Y, noise_var=None, weights=self.masks_,
-                              steps=self.steps, lr=self.lr, mean_warmup=self.mean_warmup)
+                              steps=self.steps, lr=self.lr, mean_warmup=self.mean_warmup,
+                              anchor=anchor)
         self.eval()
         return self
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from botorch.models.ensemble import EnsembleModel
-from botorch.models.transforms.input import InputTransform
+from botorch.models.transforms.input import InputTransform, Normalize
 from botorch.models.transforms.outcome import OutcomeTransform, Standardize
+from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.utils.types import DEFAULT, _DefaultType
 from torch import Tensor
 from typing_extensions import Self
@@ -43,6 +45,16 @@ def check_training_data(train_X: Tensor, train_Y: Tensor) -> tuple[Tensor, Tenso
             f"and {train_Y.shape[0]}"
         )
     return train_X, train_Y.to(train_X)
+
+
+def centre_unit_cube(d: int, like: Tensor) -> Normalize:
+    """The input transform ``x -> 2 x - 1``: ``[0, 1]^d`` (the BO loop's inputs) to ``[-1, 1]^d``.
+
+    The hidden units' hyperplanes start through the origin (biases start at zero); on
+    ``[0, 1]^d`` that is a corner of the box, where all tanh transitions crowd, and the
+    network extrapolates nearly linearly to the opposite corners.
+    """
+    return Normalize(d, bounds=torch.tensor([[0.5] * d, [1.0] * d]).to(like))
 
 
 def seed_generator(random_state: int | None) -> torch.Generator:
@@ -109,6 +121,13 @@ class SampledMLP(EnsembleModel):
     @abstractmethod
     def fit(self) -> Self:
         """Fit the posterior samples ``theta_`` and return ``self``."""
+
+    def posterior(self, X: Tensor, *args: Any, **kwargs: Any) -> EnsemblePosterior:
+        """botorch's ensemble posterior, after checking ``X``'s columns (before transforms)."""
+        if X.shape[-1] != self.train_X.shape[-1]:
+            raise ValueError(f"X: expected {self.train_X.shape[-1]} input columns, got "
+                             f"{X.shape[-1]}")
+        return super().posterior(X, *args, **kwargs)
 
     def forward(self, X: Tensor) -> Tensor:
         """All members' outputs: ``batch x n x d`` -> ``batch x S x n x m``."""
