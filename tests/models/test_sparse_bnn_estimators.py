@@ -33,6 +33,18 @@ def test_digits_cnn_and_attributes():
     assert out.shape == (3, 5, 10)
 
 
+def test_erk_flops_allocation_cuts_the_cnn_training_flops():
+    data = load_digits_split()
+    ratio = {}
+    for allocation in ("erk", "erk-flops"):
+        clf = SparseBNNClassifier(architecture="cnn", input_shape=(1, 8, 8), channels=(16, 32, 32),
+                                  density=0.1, allocation=allocation, n_epochs=1, batch_size=128,
+                                  random_state=0).fit(data.X_train, data.y_train)
+        assert clf.density_ == pytest.approx(0.1, abs=2e-3)
+        ratio[allocation] = clf.flops_["train_ratio"]
+    assert ratio["erk-flops"] < 0.9 * ratio["erk"]
+
+
 def test_regressor_uncertainty_grows_in_the_gap():
     X, y = make_gap_regression(200, noise=0.1, random_state=0)
     reg = SparseBNNRegressor(hidden=(64, 64), density=0.3, n_epochs=150, batch_size=50,
