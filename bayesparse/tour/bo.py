@@ -1,4 +1,5 @@
-"""Tour step: Bayesian optimization of Branin with a GP, a BNN surrogate and random search."""
+"""Tour step: Bayesian optimization of Branin with a GP, deep kernel learning, an HMC BNN and
+random search."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ ORDER = 60
 _RUNS = {
     "random (Sobol)": ("random", {}),
     "SingleTaskGP": ("gp", {}),
+    "deep kernel GP": ("dkl", dict(hidden=(32, 32))),
     "HMC BNN": ("hmc", dict(hidden=(32, 32), num_samples=32, warmup_steps=32,
                             pretrain_steps=300)),
 }
