@@ -118,6 +118,12 @@ class LaplaceBNN(Model):
         self.theta_: Tensor | None = None
         self.laplace_: LaplaceFit | None = None
 
+    def _set_transformed_inputs(self) -> None:
+        """No cached ``train_inputs`` to update: inputs are transformed on every call.
+
+        botorch's ``Model.eval()`` otherwise warns on every fit that it cannot cache them.
+        """
+
     @property
     def num_outputs(self) -> int:
         """One output."""

@@ -109,6 +109,12 @@ class SampledMLP(EnsembleModel):
         self.random_state = random_state
         self.theta_: Tensor | None = None
 
+    def _set_transformed_inputs(self) -> None:
+        """No cached ``train_inputs`` to update: inputs are transformed on every call.
+
+        botorch's ``Model.eval()`` otherwise warns on every fit that it cannot cache them.
+        """
+
     def training_data(self) -> tuple[Tensor, Tensor]:
         """The training inputs and targets after the input and outcome transforms."""
         self.train()
