@@ -8,6 +8,10 @@ average over posterior samples), ``y`` the integer labels.
 - expected calibration error (Naeini, Cooper, Hauskrecht, AAAI 2015; Guo et al., ICML 2017):
   ``ECE = sum_b |B_b| / n * |acc(B_b) - conf(B_b)|`` over ``n_bins`` equal-width confidence
   bins ``B_b``, with confidence the top probability;
+- calibrated ECE: the ECE that a perfectly calibrated classifier with the same confidences
+  would show on a test set of this size (labels correct with probability equal to the
+  confidence), averaged over draws. ECE is biased upwards on small test sets; ECEs at or
+  below this floor cannot be told apart from perfect calibration;
 - predictive entropy ``H[p] = -sum_c p_c log p_c`` per example (higher on out-of-distribution
   inputs for a well-calibrated model).
 
@@ -26,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["accuracy", "nll", "expected_calibration_error", "predictive_entropy"]
+__all__ = [
+    "accuracy", "nll", "expected_calibration_error", "calibrated_ece", "predictive_entropy",
+]
 
 # Keeps log(0) finite when a predicted probability underflows.
 _TINY = 1e-12
@@ -87,15 +93,43 @@ def expected_calibration_error(probs: Any, y: Any, n_bins: int = 15) -> float:
     p, labels = _check(probs, y)
     if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"n_bins: expected a positive int, got {n_bins!r}")
-    conf = p.max(1)
-    correct = p.argmax(1) == labels
+    return float(_binned_ece(p.max(1), p.argmax(1) == labels, n_bins)[0])
+
+
+def _binned_ece(conf: np.ndarray, correct: np.ndarray, n_bins: int) -> np.ndarray:
+    """ECE of each row of ``correct`` (``draws x n`` booleans) against the confidences."""
+    correct = np.atleast_2d(correct)
     bins = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
-    ece = 0.0
+    ece = np.zeros(correct.shape[0])
     for b in range(n_bins):
         sel = bins == b
         if sel.any():
-            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
-    return float(ece)
+            ece += sel.mean() * np.abs(correct[:, sel].mean(1) - conf[sel].mean())
+    return ece
+
+
+def calibrated_ece(probs: Any, n_bins: int = 15, n_draws: int = 200,
+                   random_state: int | np.random.Generator | None = None) -> float:
+    """Mean ECE of a perfectly calibrated classifier with the confidences of ``probs``.
+
+    Each draw marks example ``i`` correct with probability ``max_c probs[i, c]`` (what
+    perfect calibration means) and computes :func:`expected_calibration_error`; the mean
+    over ``n_draws`` draws is the ECE expected from finite-sample noise alone.
+
+    Examples
+    --------
+    >>> p = np.tile([[0.9, 0.1]], (360, 1))
+    >>> 0.0 < calibrated_ece(p, random_state=0) < 0.05
+    True
+    """
+    p, _ = _check(probs)
+    if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins: expected a positive int, got {n_bins!r}")
+    if not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
+        raise ValueError(f"n_draws: expected a positive int, got {n_draws!r}")
+    conf = p.max(1)
+    correct = np.random.default_rng(random_state).random((n_draws, len(conf))) < conf
+    return float(_binned_ece(conf, correct, n_bins).mean())
 
 
 def predictive_entropy(probs: Any) -> np.ndarray:

@@ -4,10 +4,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.stats import entropy
+from scipy.stats import binom, entropy
 from sklearn.metrics import accuracy_score, log_loss
 
-from bayesparse.metrics import accuracy, expected_calibration_error, nll, predictive_entropy
+from bayesparse.metrics import (
+    accuracy,
+    calibrated_ece,
+    expected_calibration_error,
+    nll,
+    predictive_entropy,
+)
 
 
 def _probs(seed, n=200, k=4):
@@ -48,6 +54,39 @@ def test_ece_matches_definition(seed, n_bins):
 def test_ece_of_perfectly_calibrated_bins_is_zero():
     p = np.array([[0.75, 0.25]] * 4)
     assert expected_calibration_error(p, np.array([0, 0, 0, 1])) == pytest.approx(0.0)
+
+
+def test_calibrated_ece_equals_binomial_closed_form():
+    # One bin, n points at confidence c: ECE = |K/n - c| with K ~ Binomial(n, c).
+    n, c = 50, 0.7
+    k = np.arange(n + 1)
+    exact = float((binom.pmf(k, n, c) * np.abs(k / n - c)).sum())
+    p = np.tile([[c, 1 - c]], (n, 1))
+    assert calibrated_ece(p, n_draws=40_000, random_state=0) == pytest.approx(exact, rel=0.02)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_calibrated_ece_is_the_mean_ece_of_labels_drawn_from_the_confidence(seed):
+    p, _ = _probs(seed, n=60)
+    rng = np.random.default_rng(seed)
+    conf, pred = p.max(1), p.argmax(1)
+    draws = []
+    for _ in range(2000):
+        correct = rng.random(len(conf)) < conf
+        y = np.where(correct, pred, (pred + 1) % p.shape[1])
+        draws.append(expected_calibration_error(p, y))
+    assert calibrated_ece(p, n_draws=2000, random_state=seed + 1) == pytest.approx(
+        np.mean(draws), abs=4 * np.std(draws) / np.sqrt(2000) * np.sqrt(2))
+    assert calibrated_ece(p, random_state=3) == calibrated_ece(p, random_state=3)
+
+
+def test_calibrated_ece_vanishes_with_certain_predictions_and_rejects_bad_args():
+    assert calibrated_ece(np.eye(3)[[0, 1, 2, 0]], random_state=0) == 0.0
+    with pytest.raises(ValueError, match="n_draws"):
+        calibrated_ece(np.eye(2), n_draws=0)
+    with pytest.raises(ValueError, match="n_bins"):
+        calibrated_ece(np.eye(2), n_bins=0)
 
 
 def test_bad_input():
