@@ -87,6 +87,11 @@ def jacobian_factors(net: MLP, theta: Tensor,
     return f, list(zip(inputs, reversed(grads)))
 
 
+def layer_jacobian(a: Tensor, g: Tensor) -> Tensor:
+    """``df/dW_l`` flattened (``... x n x (in + 1) * out``) from the factors ``a~ (x) g``."""
+    return (a.unsqueeze(-1) * g.unsqueeze(-2)).flatten(-2)
+
+
 @dataclass
 class LaplaceFit:
     """A fitted Laplace approximation: curvature factors and hyper-parameters.
@@ -113,10 +118,14 @@ class LaplaceFit:
     noise_var: float
     log_marglik: float
 
+    def _layer_deltas(self, delta: Tensor) -> Tensor:
+        """One prior precision per included layer, from a shared or per-layer ``delta``."""
+        return delta.expand(len(self.factors))
+
     def _train_gram(self, delta: Tensor) -> Tensor:
         """``J D^{-1} J^T`` over the training points (full GGN)."""
-        return sum(fac[0] @ fac[0].T / (delta[i] if delta.ndim else delta)
-                   for i, fac in enumerate(self.factors))
+        return sum(fac[0] @ fac[0].T / d
+                   for fac, d in zip(self.factors, self._layer_deltas(delta)))
 
     def _logdet_precision(self, noise_var: Tensor, delta: Tensor) -> Tensor:
         """``log det(H + D)`` of the posterior precision."""
@@ -124,16 +133,16 @@ class LaplaceFit:
             return sum(lam.log().sum() for lam in self._eig_scale(noise_var, delta))
         # Matrix determinant lemma: det(J^T J / s2 + D) = det(D) det(I_n + J D^{-1} J^T / s2).
         sizes = torch.tensor([fac[0].shape[-1] for fac in self.factors], dtype=delta.dtype)
-        logdet_d = (sizes * delta.log()).sum() if delta.ndim else sizes.sum() * delta.log()
+        logdet_d = (sizes * self._layer_deltas(delta).log()).sum()
         eye = torch.eye(self.factors[0][0].shape[0], dtype=delta.dtype)
         return logdet_d + torch.logdet(eye + self._train_gram(delta) / noise_var)
 
     def _eig_scale(self, noise_var: Tensor, delta: Tensor) -> list[Tensor]:
         """Posterior precision eigenvalues per layer (``in+1 x out``); one or per-layer delta."""
         out = []
-        for i, fac in enumerate(self.factors):
+        for fac, d in zip(self.factors, self._layer_deltas(delta)):
             raw = fac[1][:, None] * fac[3][None, :] if self.hessian == "kfac" else fac[0]
-            out.append(raw / noise_var + (delta[i] if delta.ndim else delta))
+            out.append(raw / noise_var + d)
         return out
 
     def predict(self, net: MLP, theta: Tensor, X: Tensor) -> tuple[Tensor, Tensor]:
@@ -150,7 +159,7 @@ class LaplaceFit:
         for (a, g), fac, lam in zip(layers, self.factors, eig):
             if self.hessian == "kfac":
                 a, g = a @ fac[0], g @ fac[2]
-            z = (a.unsqueeze(-1) * g.unsqueeze(-2)).flatten(-2)
+            z = layer_jacobian(a, g)
             cov = cov + (z / lam.flatten().to(X)) @ z.transpose(-1, -2)
         return f, cov
 
@@ -159,9 +168,9 @@ class LaplaceFit:
         # Woodbury on (J^T J / s2 + D)^{-1}: the covariance is the GP posterior of the kernel
         # J(x) D^{-1} J(x')^T given noisy training values, so only n x n systems are solved.
         k_qq, k_qn = 0.0, 0.0
-        for i, ((a, g), fac) in enumerate(zip(layers, self.factors)):
-            z = (a.unsqueeze(-1) * g.unsqueeze(-2)).flatten(-2)
-            zd = z / (delta[i] if delta.ndim else delta)
+        for (a, g), fac, d in zip(layers, self.factors, self._layer_deltas(delta)):
+            z = layer_jacobian(a, g)
+            zd = z / d
             k_qq = k_qq + zd @ z.transpose(-1, -2)
             k_qn = k_qn + zd @ fac[0].T.to(z)
         k_nn = self._train_gram(delta).to(k_qn)
@@ -220,7 +229,7 @@ def fit_laplace(net: MLP, theta: Tensor, X: Tensor, Y: Tensor, *, subset: str = 
     factors: list[tuple[Tensor, ...]] = []
     for a, g in layers:
         if hessian == "full":
-            factors.append(((a.unsqueeze(-1) * g.unsqueeze(-2)).flatten(-2),))
+            factors.append((layer_jacobian(a, g),))
         elif hessian == "kfac":
             la, qa = torch.linalg.eigh(a.T @ a)
             lg, qg = torch.linalg.eigh(g.T @ g / X.shape[0])
