@@ -4,6 +4,8 @@ from bayesparse.optim.bayesian_optimization import BayesianOptimizer as Bayesian
 from bayesparse.optim.bayesian_optimization import BOResult as BOResult
 from bayesparse.optim.bayesian_optimization import minimize as minimize
 from bayesparse.optim.sinkhorn_newton_sparse import (
-    sinkhorn_newton_sparse,
-    sinkhorn_newton_sparse2,
+    sinkhorn_newton_sparse as sinkhorn_newton_sparse,
+)
+from bayesparse.optim.sinkhorn_newton_sparse import (
+    sinkhorn_newton_sparse2 as sinkhorn_newton_sparse2,
 )

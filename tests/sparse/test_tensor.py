@@ -146,7 +146,8 @@ def test_autograd_flows_to_values_and_dense_operand():
     y.sum().backward()
     dense = torch.zeros(3, 2, dtype=torch.float64)
     dense[s.row, s.col] = v.detach()
-    np.testing.assert_allclose(x.grad.numpy(), (dense.T @ torch.ones(3, 4, dtype=torch.float64)).numpy(), rtol=1e-6)
+    expected = dense.T @ torch.ones(3, 4, dtype=torch.float64)
+    np.testing.assert_allclose(x.grad.numpy(), expected.numpy(), rtol=1e-6)
     np.testing.assert_allclose(v.grad.numpy(), x.detach().sum(1)[s.col].numpy(), rtol=1e-6)
 
 
