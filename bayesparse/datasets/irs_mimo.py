@@ -243,6 +243,8 @@ def kronecker_problem(
         raise ValueError("n, m, support: need one entry per factor, same lengths")
     if any(not 1 <= k <= ni for k, ni in zip(support, n)):
         raise ValueError(f"support: expected 1 <= support[i] <= n[i], got {support} for n={n}")
+    if not np.isfinite(snr_db):
+        raise ValueError(f"snr_db: expected a finite number, got {snr_db}")
     rng = _check_rng(random_state)
 
     def draw(size: tuple[int, ...]) -> np.ndarray:

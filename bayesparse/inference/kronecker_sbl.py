@@ -157,9 +157,13 @@ def _eigh(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eigenpairs of a small Hermitian matrix by LAPACK ``?syevd``/``?heevd`` directly: for the
     ``m_i x m_i`` factors the checks of ``np.linalg.eigh`` cost as much as the solve."""
     fn = lapack.zheevd if B.dtype.kind == "c" else lapack.dsyevd
+    if not np.all(np.isfinite(B)):
+        raise ValueError("factors: A_i diag(γ_i) A_i^H overflowed; rescale the factors (e.g. to "
+                         "unit-norm columns) and the measurements y")
     lam, U, info = fn(B, lower=1, overwrite_a=1)
     if info != 0:
-        raise np.linalg.LinAlgError(f"eigendecomposition of a factor failed (LAPACK info {info})")
+        raise ValueError(f"factors: eigendecomposition of A_i diag(γ_i) A_i^H failed (LAPACK "
+                         f"info {info}); rescale the factors (e.g. to unit-norm columns)")
     return lam, U
 
 
@@ -251,6 +255,8 @@ def _rel_change(new: list[np.ndarray], old: list[np.ndarray]) -> float:
 
 def _contract_others(Lam: np.ndarray, vecs: list[np.ndarray], i: int) -> np.ndarray:
     """``Σ over all axes but i of Λ ⊙ ⊗_{j≠i} v_j``: a matrix-vector product for 2-way ``Λ``."""
+    if Lam.ndim == 1:  # a single factor: there are no other axes to sum over
+        return Lam
     if Lam.ndim == 2:
         return Lam @ vecs[1] if i == 0 else vecs[0] @ Lam
     idx = _LETTERS[:Lam.ndim]
@@ -340,6 +346,11 @@ def check_kronecker_problem(factors: Sequence[Any], y: Any) -> tuple[list[np.nda
                              f"{A.shape} dtype {A.dtype}")
         if not np.all(np.isfinite(A)):
             raise ValueError(f"factors[{i}]: contains NaN or inf")
+        with np.errstate(over="ignore"):
+            sq = float(np.sum(_abs2(A.astype(np.result_type(A, np.float64)))))
+        if not np.isfinite(sq):
+            raise ValueError(f"factors[{i}]: entries too large (‖A‖² overflows); rescale the "
+                             "factor, e.g. to unit-norm columns")
         As.append(A)
     y = np.asarray(y)
     if y.ndim == 2 and 1 in y.shape:
@@ -353,6 +364,9 @@ def check_kronecker_problem(factors: Sequence[Any], y: Any) -> tuple[list[np.nda
                          "order y row-major (np.kron order) over the factors' rows")
     if not np.all(np.isfinite(y)):
         raise ValueError("y: contains NaN or inf; remove or impute those measurements")
+    with np.errstate(over="ignore"):
+        if not np.isfinite(float(np.sum(_abs2(y.astype(np.result_type(y, np.float64)))))):
+            raise ValueError("y: entries too large (‖y‖² overflows); rescale y")
     return As, y
 
 
@@ -419,8 +433,8 @@ def kronecker_sbl(
     d = len(As)
     if method not in _METHODS:
         raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
-    if noise_variance is not None and not noise_variance > 0:
-        raise ValueError(f"noise_variance: must be > 0 (or None to learn it), got "
+    if noise_variance is not None and not 0 < noise_variance < math.inf:
+        raise ValueError(f"noise_variance: must be finite and > 0 (or None to learn it), got "
                          f"{noise_variance}; use a small positive value for noiseless data")
     if max_iter < 1:
         raise ValueError(f"max_iter: expected >= 1, got {max_iter}")

@@ -165,8 +165,8 @@ def sbl(
     """
     if method not in _METHODS:
         raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
-    if noise_variance is not None and not noise_variance > 0:
-        raise ValueError(f"noise_variance: must be > 0 (or None to learn it), got "
+    if noise_variance is not None and not 0 < noise_variance < np.inf:
+        raise ValueError(f"noise_variance: must be finite and > 0 (or None to learn it), got "
                          f"{noise_variance}; use a small positive value for noiseless data")
     if not 0 <= prune_rel < 1:
         raise ValueError(f"prune_rel: expected 0 <= prune_rel < 1, got {prune_rel}")

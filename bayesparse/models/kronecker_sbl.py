@@ -22,10 +22,12 @@ Examples
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from bayesparse.inference.kronecker_sbl import check_kronecker_problem, kronecker_sbl
 from bayesparse.sparse import Kronecker, SparseTensor
@@ -108,6 +110,10 @@ class KroneckerSBL:
         self.noise_variance_ = res.noise_variance
         self.n_iter_ = res.n_iter
         self.cost_ = res.cost
+        if not res.converged:
+            warnings.warn(f"KroneckerSBL: reached max_iter={self.max_iter} before the relative "
+                          f"change of γ fell below tol={self.tol}; increase max_iter",
+                          ConvergenceWarning, stacklevel=2)
         sizes = [g.size for g in res.gammas]
         flat = np.ravel_multi_index(np.ix_(*res.active), sizes).ravel()
         self.support_ = SparseTensor.from_rows([np.sort(flat)], math.prod(sizes))

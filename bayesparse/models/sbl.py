@@ -21,10 +21,12 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from bayesparse.inference.sbl import sbl
@@ -120,6 +122,10 @@ class SBLRegression(RegressorMixin, BaseEstimator):
         self.noise_variance_ = res.noise_variance
         self.n_iter_ = res.n_iter
         self.cost_ = res.cost
+        if not res.converged:
+            warnings.warn(f"SBLRegression: reached max_iter={self.max_iter} before the relative "
+                          f"change of γ fell below tol={self.tol}; increase max_iter",
+                          ConvergenceWarning, stacklevel=2)
         self.intercept_ = y_mean - x_mean @ self.coef_
         return self
 

@@ -1,0 +1,108 @@
+"""Regression tests for SBL / KroSBL bad inputs and edge cases (issue 11 item 9, issue 18):
+non-finite or non-positive noise variances, NaN SNR, a single Kronecker factor under the AM
+M-step, ill-scaled factors, and ``ConvergenceWarning`` at ``max_iter``."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from bayesparse.datasets.irs_mimo import kronecker_problem
+from bayesparse.inference.sbl import sbl
+from bayesparse.models.kronecker_sbl import KroneckerSBL
+from bayesparse.models.sbl import SBLRegression
+
+BAD_NOISE = [np.inf, -np.inf, 0.0, -1.0, np.nan]
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return kronecker_problem((16, 16), (8, 8), (2, 2), snr_db=20.0, random_state=0)
+
+
+@pytest.mark.parametrize("nv", BAD_NOISE)
+def test_kronecker_sbl_rejects_bad_noise_variance(problem, nv):
+    with pytest.raises(ValueError, match="noise_variance"):
+        KroneckerSBL(noise_variance=nv).fit(problem.factors, problem.y)
+
+
+@pytest.mark.parametrize("nv", BAD_NOISE)
+def test_sbl_regression_rejects_bad_noise_variance(nv):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 10)), rng.normal(size=20)
+    with pytest.raises(ValueError, match="noise_variance"):
+        SBLRegression(noise_variance=nv).fit(X, y)
+    with pytest.raises(ValueError, match="noise_variance"):
+        sbl(X, y, noise_variance=nv)
+
+
+@pytest.mark.parametrize("snr", [np.nan, np.inf, -np.inf])
+def test_kronecker_problem_rejects_non_finite_snr(snr):
+    with pytest.raises(ValueError, match="snr_db"):
+        kronecker_problem((8, 8), (4, 4), (1, 1), snr_db=snr, random_state=0)
+
+
+@pytest.mark.parametrize("method", ["am", "svd"])
+def test_single_factor_matches_classic_sbl(method):
+    """With one factor KroSBL is classic SBL with EM updates: same support and mean as
+    :func:`sbl` (no pruning) at a tight tolerance."""
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(20, 40))
+    x = np.zeros(40)
+    x[[3, 17, 31]] = [1.0, -2.0, 0.7]
+    y = A @ x + 1e-3 * rng.normal(size=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = KroneckerSBL(method=method, noise_variance=1e-6, max_iter=60, tol=0.0,
+                             prune_abs=0.0).fit([A], y)
+    ref = sbl(A, y, method="em", noise_variance=1e-6, max_iter=60, tol=0.0, prune_rel=0.0)
+    np.testing.assert_allclose(model.coef_, ref.coef, atol=1e-6)
+    assert np.flatnonzero(np.abs(model.coef_) > 0.1).tolist() == [3, 17, 31]
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e200])
+def test_ill_scaled_factor_clear_error(scale):
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(6, 12))
+    y = rng.normal(size=36)
+    with pytest.raises(ValueError, match=r"factors\[0\].*rescale"):
+        KroneckerSBL(noise_variance=1e-3).fit([A * scale, A], y)
+
+
+def test_large_but_representable_factor_still_fits():
+    """Scaling one factor by 1e120 and the noise by 1e240 is the same problem: same support."""
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(10, 30)), rng.normal(size=(10, 30))
+    x = np.zeros(30)
+    x[[3, 7]] = 1.0
+    y = np.kron(A, B) @ np.kron(x, x)
+    ref = KroneckerSBL(method="svd", noise_variance=1e-6).fit([A, B], y)
+    big = KroneckerSBL(method="svd", noise_variance=1e-6 * 1e240).fit([A * 1e120, B], y * 1e120)
+    assert np.all(np.isfinite(big.coef_))
+    top = np.flatnonzero(np.abs(ref.coef_) > 0.1)
+    np.testing.assert_array_equal(np.flatnonzero(np.abs(big.coef_) > 0.1), top)
+
+
+def test_overflowing_y_clear_error(problem):
+    with pytest.raises(ValueError, match="y"):
+        KroneckerSBL(noise_variance=1.0).fit(problem.factors, problem.y * 1e160)
+
+
+def test_convergence_warning_both_estimators(problem):
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        KroneckerSBL(noise_variance=problem.noise_variance, max_iter=2).fit(
+            problem.factors, problem.y)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 50))
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        SBLRegression(max_iter=2).fit(X, X[:, 0] + 0.1 * rng.normal(size=30))
+
+
+def test_no_warning_when_converged(problem):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        KroneckerSBL(method="svd", noise_variance=problem.noise_variance).fit(
+            problem.factors, problem.y)
