@@ -140,7 +140,8 @@ def sbl(
     max_iter: int = 300,
     tol: float = 1e-4,
     prune_rel: float = 1e-4,
-    noise_init: float | None = None,
+    noise_init: float = 1e-1,
+    noise_warmup: int = 100,
 ) -> SBLResult:
     """Fit SBL to ``y ≈ Φ w`` (real or complex) and return the posterior and hyperparameters.
 
@@ -156,8 +157,12 @@ def sbl(
         Stop when ``‖Δγ‖/‖γ‖ ≤ tol``.
     prune_rel : float
         Remove columns with ``γ_i < prune_rel * max(γ)``; 0 disables.
-    noise_init : float or None
-        Start of the learned ``σ²`` (default ``0.1 ‖y‖²/M``).
+    noise_init : float
+        Learned noise only: ``σ²`` starts at ``noise_init * ‖y‖²/M``.
+    noise_warmup : int
+        Learned noise only: ``σ²`` is held for this many iterations (and the stopping rule is
+        not checked) before its update runs, so that ``γ`` has concentrated first; updating
+        from the start lets ``σ²`` collapse towards 0 (noise fitted by many small ``γ_i``).
 
     Returns
     -------
@@ -170,11 +175,14 @@ def sbl(
                          f"{noise_variance}; use a small positive value for noiseless data")
     if not 0 <= prune_rel < 1:
         raise ValueError(f"prune_rel: expected 0 <= prune_rel < 1, got {prune_rel}")
+    if not 0 < noise_init < np.inf:
+        raise ValueError(f"noise_init: expected a finite fraction > 0, got {noise_init}")
+    if noise_warmup < 0:
+        raise ValueError(f"noise_warmup: expected >= 0, got {noise_warmup}")
     M, N = Phi.shape
     learn = noise_variance is None
     if learn:
-        s2 = noise_init if noise_init is not None else 0.1 * float(np.vdot(y, y).real) / M
-        s2 = max(s2, 1e-12)
+        s2 = max(noise_init * float(np.vdot(y, y).real) / M, 1e-12)
     else:
         s2 = float(noise_variance)
     active = np.arange(N)
@@ -197,7 +205,8 @@ def sbl(
         else:
             g = amu2 / np.maximum(1.0 - post.var / g, 1e-12)
         g = np.maximum(g, np.finfo(float).tiny)
-        if learn:
+        warm = learn and it <= noise_warmup
+        if learn and not warm:
             if method == "em":
                 s2 = (post.resid_sq + s2 * post.rho_sum) / M
             else:
@@ -205,7 +214,7 @@ def sbl(
             s2 = max(s2, 1e-12)
         new = np.zeros(N)
         new[active] = g
-        if np.linalg.norm(new - old) <= tol * np.linalg.norm(old):
+        if not warm and np.linalg.norm(new - old) <= tol * np.linalg.norm(old):
             converged = True
             break
     post, sigma = _posterior(Phi[:, active], g, s2, y, full=True)

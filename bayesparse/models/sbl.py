@@ -3,7 +3,8 @@
 The estimator wires :func:`bayesparse.inference.sbl.sbl` (Tipping 2001 MacKay updates; Wipf &
 Rao 2004 EM updates; Woodbury ``M x M`` solves when there are fewer rows than active columns)
 into the scikit-learn API, for real or complex data. With ``method="mackay"`` and a learned
-noise variance the model is sklearn's ``ARDRegression`` with vanishing Gamma hyper-priors.
+noise variance updated from the start (``noise_warmup=0``) the model is sklearn's
+``ARDRegression`` with vanishing Gamma hyper-priors.
 
 Examples
 --------
@@ -54,10 +55,13 @@ class SBLRegression(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"em", "mackay"}, default="em"
+    method : {"em", "mackay"}, default="mackay"
         Hyperparameter updates: EM (Wipf & Rao) or MacKay's fixed point (Tipping), faster.
+        With learned noise use ``"mackay"``: under EM updates the learned ``σ²`` collapses
+        towards 0 when there are fewer samples than features.
     noise_variance : float or None, default=None
-        Known noise variance ``σ² > 0``; ``None`` learns it.
+        Known noise variance ``σ² > 0``; ``None`` learns it (held at ``0.1 ‖y‖²/n`` for the
+        first 100 iterations, then updated; see :func:`bayesparse.inference.sbl.sbl`).
     fit_intercept : bool, default=True
         Centre ``X`` and ``y`` (the intercept is not shrunk).
     max_iter : int, default=300
@@ -65,6 +69,9 @@ class SBLRegression(RegressorMixin, BaseEstimator):
         Stop when ``‖Δγ‖ / ‖γ‖ ≤ tol``.
     prune_rel : float, default=1e-4
         Drop columns with ``γ_i < prune_rel * max(γ)`` (the paper's classic-SBL rule).
+    noise_warmup : int, default=100
+        With learned noise, iterations during which ``σ²`` is held at ``0.1 ‖y‖²/n`` before
+        it is updated; ``0`` updates it from the start (sklearn's ``ARDRegression``).
 
     Attributes
     ----------
@@ -83,9 +90,9 @@ class SBLRegression(RegressorMixin, BaseEstimator):
     """
 
     def __init__(
-        self, method: str = "em", noise_variance: float | None = None,
+        self, method: str = "mackay", noise_variance: float | None = None,
         fit_intercept: bool = True, max_iter: int = 300, tol: float = 1e-4,
-        prune_rel: float = 1e-4,
+        prune_rel: float = 1e-4, noise_warmup: int = 100,
     ) -> None:
         self.method = method
         self.noise_variance = noise_variance
@@ -93,6 +100,7 @@ class SBLRegression(RegressorMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.prune_rel = prune_rel
+        self.noise_warmup = noise_warmup
 
     def fit(self, X: Any, y: Any) -> SBLRegression:
         """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,), real or complex."""
@@ -114,7 +122,8 @@ class SBLRegression(RegressorMixin, BaseEstimator):
             # constant target: nothing to explain, the empty model is exact
             yc = yc + np.finfo(float).eps
         res = sbl(Xc, yc, method=self.method, noise_variance=self.noise_variance,
-                  max_iter=self.max_iter, tol=self.tol, prune_rel=self.prune_rel)
+                  max_iter=self.max_iter, tol=self.tol, prune_rel=self.prune_rel,
+                  noise_warmup=self.noise_warmup)
         self.coef_ = res.coef
         self.gamma_ = res.gamma
         self.sigma_ = res.sigma
