@@ -48,7 +48,7 @@ KRO_SYNTH = {
 # two ends of the IRS grid (the cascaded IRS block can wrap around; the paper's C_β does not).
 _PC = dict(method="am", prune_abs=1e-4, prune_rel=(1e-2, 1e-1, 1e-2), inner_max_iter=9)
 KRO_IRS = {
-    "SVD-KroSBL": dict(method="svd", prune_abs=1e-4),
+    "SVD-KroSBL": dict(method="svd", prune_abs=1e-4, prune_rel=0.0),
     "AM-KroSBL": dict(method="am", prune_abs=1e-4, prune_rel=(1e-2, 1e-1, 1e-3)),
     "PC-KroSBL b=0.8": dict(_PC, coupling=(0.8, None, 0.8)),
     "PC-KroSBL b=0.5": dict(_PC, coupling=(0.5, None, 0.5)),

@@ -374,7 +374,7 @@ def kronecker_sbl(
     factors: Sequence[Any],
     y: Any,
     *,
-    method: str = "am",
+    method: str = "svd",
     noise_variance: float | None = None,
     coupling: float | Sequence[float | None] | None = None,
     coupling_floor: float = 1e-5,
@@ -384,7 +384,7 @@ def kronecker_sbl(
     inner_tol: float = 1e-4,
     inner_max_iter: int = 100,
     prune_abs: float = 1e-4,
-    prune_rel: float | Sequence[float] = 0.0,
+    prune_rel: float | Sequence[float] = 1e-3,
     noise_init: float = 1e-2,
     noise_warmup: int = 30,
 ) -> KroneckerSBLResult:
@@ -397,7 +397,8 @@ def kronecker_sbl(
     y : (m_1 ⋯ m_d,) array
         Measurements, real or complex.
     method : {"am", "svd"}
-        M-step: alternating minimisation or rank-one (SVD) fit of ``Λ``.
+        M-step: rank-one (SVD) fit of ``Λ`` or alternating minimisation (needed for
+        ``coupling``).
     noise_variance : float or None
         Known ``σ² > 0``; ``None`` learns it by EM.
     coupling : float, sequence of (float or None), or None

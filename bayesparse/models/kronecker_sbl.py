@@ -40,8 +40,9 @@ class KroneckerSBL:
 
     Parameters
     ----------
-    method : {"am", "svd"}, default="am"
-        M-step: alternating minimisation over the factors, or rank-one (SVD) fit.
+    method : {"am", "svd"}, default="svd"
+        M-step: rank-one (SVD) fit, or alternating minimisation over the factors (needed for
+        ``coupling``; use it with ``prune_rel=1e-2``).
     noise_variance : float or None, default=None
         Known ``σ² > 0``; ``None`` learns it by EM.
     coupling : float, sequence of (float or None), or None
@@ -57,7 +58,7 @@ class KroneckerSBL:
         AM inner-loop tolerance.
     prune_abs : float, default=1e-4
         Prune factor entries whose variance falls below this.
-    prune_rel : float or sequence, default=0.0
+    prune_rel : float or sequence, default=1e-3
         Prune factor entries below ``prune_rel[i] * max(γ_i)``.
 
     Attributes
@@ -79,11 +80,11 @@ class KroneckerSBL:
     """
 
     def __init__(
-        self, method: str = "am", noise_variance: float | None = None,
+        self, method: str = "svd", noise_variance: float | None = None,
         coupling: float | Sequence[float | None] | None = None,
         coupling_wrap: bool | Sequence[bool] = False, max_iter: int = 150,
         tol: float = 1e-4, inner_tol: float = 1e-4, prune_abs: float = 1e-4,
-        prune_rel: float | Sequence[float] = 0.0,
+        prune_rel: float | Sequence[float] = 1e-3,
     ) -> None:
         self.method = method
         self.noise_variance = noise_variance

@@ -177,9 +177,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="coupling"):
         kronecker_sbl(As, y, method="svd", coupling=0.5)
     with pytest.raises(ValueError, match="coupling"):
-        kronecker_sbl(As, y, coupling=(0.5, 0.5, 0.5))
+        kronecker_sbl(As, y, method="am", coupling=(0.5, 0.5, 0.5))
     with pytest.raises(ValueError, match="coupling_wrap"):
-        kronecker_sbl(As, y, coupling=0.5, coupling_wrap=(True, False, True))
+        kronecker_sbl(As, y, method="am", coupling=0.5, coupling_wrap=(True, False, True))
     with pytest.raises(ValueError, match="method"):
         kronecker_sbl(As, y, method="cg")
     with pytest.raises(ValueError, match="factors\\[1\\]"):

@@ -57,7 +57,7 @@ def test_single_factor_matches_classic_sbl(method):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = KroneckerSBL(method=method, noise_variance=1e-6, max_iter=60, tol=0.0,
-                             prune_abs=0.0).fit([A], y)
+                             prune_abs=0.0, prune_rel=0.0).fit([A], y)
     ref = sbl(A, y, method="em", noise_variance=1e-6, max_iter=60, tol=0.0, prune_rel=0.0)
     np.testing.assert_allclose(model.coef_, ref.coef, atol=1e-6)
     assert np.flatnonzero(np.abs(model.coef_) > 0.1).tolist() == [3, 17, 31]
