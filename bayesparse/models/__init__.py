@@ -17,3 +17,4 @@ from bayesparse.models.surrogates import DeepKernelGP as DeepKernelGP
 from bayesparse.models.surrogates import InfiniteWidthBNN as InfiniteWidthBNN
 from bayesparse.models.surrogates import LaplaceBNN as LaplaceBNN
 from bayesparse.models.surrogates import SparseBNN as SparseBNN
+from bayesparse.models.sparsey import SparseyMemory as SparseyMemory
