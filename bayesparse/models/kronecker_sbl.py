@@ -24,10 +24,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from bayesparse.inference.kronecker_sbl import check_kronecker_problem, kronecker_sbl
 from bayesparse.sparse import Kronecker, SparseTensor
@@ -35,7 +38,7 @@ from bayesparse.sparse import Kronecker, SparseTensor
 __all__ = ["KroneckerSBL"]
 
 
-class KroneckerSBL:
+class KroneckerSBL(BaseEstimator):
     """Kronecker-structured sparse Bayesian learning (AM-, SVD- and PC-KroSBL).
 
     Parameters
@@ -79,6 +82,18 @@ class KroneckerSBL:
         SBL cost per iteration.
     """
 
+    _parameter_constraints: dict = {
+        "method": [StrOptions({"am", "svd"})],
+        "noise_variance": [Interval(Real, 0, None, closed="neither"), None],
+        "coupling": [Interval(Real, 0, 1, closed="both"), "array-like", None],
+        "coupling_wrap": ["boolean", "array-like"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "inner_tol": [Interval(Real, 0, None, closed="left")],
+        "prune_abs": [Interval(Real, 0, None, closed="left")],
+        "prune_rel": [Interval(Real, 0, 1, closed="left"), "array-like"],
+    }
+
     def __init__(
         self, method: str = "svd", noise_variance: float | None = None,
         coupling: float | Sequence[float | None] | None = None,
@@ -96,6 +111,7 @@ class KroneckerSBL:
         self.prune_abs = prune_abs
         self.prune_rel = prune_rel
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, factors: Sequence[Any], y: Any) -> KroneckerSBL:
         """Fit to ``y`` (length ``∏ m_i``, np.kron order) given factors ``A_i`` (m_i x n_i)."""
         res = kronecker_sbl(

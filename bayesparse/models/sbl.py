@@ -23,11 +23,13 @@ Examples
 from __future__ import annotations
 
 import warnings
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from bayesparse.inference.sbl import sbl
@@ -89,6 +91,16 @@ class SBLRegression(RegressorMixin, BaseEstimator):
         SBL cost ``log|Σ_y| + y^H Σ_y^{-1} y`` per iteration.
     """
 
+    _parameter_constraints: dict = {
+        "method": [StrOptions({"em", "mackay"})],
+        "noise_variance": [Interval(Real, 0, None, closed="neither"), None],
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "prune_rel": [Interval(Real, 0, 1, closed="left")],
+        "noise_warmup": [Interval(Integral, 0, None, closed="left")],
+    }
+
     def __init__(
         self, method: str = "mackay", noise_variance: float | None = None,
         fit_intercept: bool = True, max_iter: int = 300, tol: float = 1e-4,
@@ -102,6 +114,7 @@ class SBLRegression(RegressorMixin, BaseEstimator):
         self.prune_rel = prune_rel
         self.noise_warmup = noise_warmup
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> SBLRegression:
         """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,), real or complex."""
         if _is_complex(X) or _is_complex(y):
@@ -110,8 +123,6 @@ class SBLRegression(RegressorMixin, BaseEstimator):
             validate_data(self, X.real, y.real, y_numeric=True)
         else:
             X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
-        if self.max_iter < 1:
-            raise ValueError(f"max_iter: expected >= 1, got {self.max_iter}")
         if self.fit_intercept:
             x_mean, y_mean = X.mean(axis=0), y.mean()
             Xc, yc = X - x_mean, y - y_mean

@@ -148,3 +148,37 @@ def test_sbl_regression_learned_noise():
         learned.append(np.sum((b.coef_ - w) ** 2) / np.sum(w**2))
     assert 0.5 <= np.median(ratios) <= 2.0
     assert np.median(learned) <= 2.0 * np.median(known)
+
+
+def test_kronecker_sbl_is_a_base_estimator(problem):
+    """get_params / set_params / clone and the sklearn checks that do not need ``fit(X, y)``
+    (the multi-factor ``fit(factors, y)`` takes a list of matrices, not one ``X``; the
+    fit-based checks of ``check_estimator`` do not apply)."""
+    from sklearn.base import clone
+    from sklearn.utils.estimator_checks import (
+        check_get_params_invariance,
+        check_no_attributes_set_in_init,
+        check_parameters_default_constructible,
+        check_set_params,
+    )
+
+    est = KroneckerSBL(method="am", prune_rel=1e-2, max_iter=50)
+    assert est.get_params()["prune_rel"] == 1e-2
+    c = clone(est)
+    assert c.get_params() == est.get_params() and c is not est
+    for check in (check_parameters_default_constructible, check_get_params_invariance,
+                  check_set_params, check_no_attributes_set_in_init):
+        check("KroneckerSBL", KroneckerSBL())
+    with pytest.raises(ValueError, match="method"):
+        KroneckerSBL(method="lbfgs").fit(problem.factors, problem.y)
+    with pytest.raises(ValueError, match="max_iter"):
+        KroneckerSBL(max_iter=0).fit(problem.factors, problem.y)
+
+
+def test_default_constructor_sparse_and_accurate():
+    """``KroneckerSBL()`` with learned noise on a 32x32 Kronecker-support problem: a sparse
+    ``support_`` (the old default kept 1024 of 1024 entries) and NMSE below 1e-2."""
+    p = kronecker_problem((32, 32), (16, 16), (3, 3), snr_db=20.0, random_state=1)
+    m = KroneckerSBL().fit(p.factors, p.y)
+    assert m.support_.nnz <= 30
+    assert np.sum(np.abs(m.coef_ - p.x) ** 2) / np.sum(np.abs(p.x) ** 2) < 1e-2
