@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bayesparse.sparse.tensor import ArrayLike, SparseTensor, _dense_2d
+from bayesparse.sparse.tensor import ArrayLike, SparseTensor, _dense_2d, _reject_nan
 
 __all__ = ["nm_sparsify", "block_sparsify", "random_pattern", "block_pattern", "check_density"]
 
@@ -44,8 +44,32 @@ def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
 
 
 def nm_sparsify(x: ArrayLike, n: int, m: int) -> SparseTensor:
-    """Keep the ``n`` largest-magnitude entries of every ``m`` consecutive entries per row."""
+    """Keep the ``n`` largest-magnitude entries of every ``m`` consecutive entries per row.
+
+    Parameters
+    ----------
+    x : ndarray or Tensor, shape ``rows x cols``
+        Dense matrix; NaN entries raise ``ValueError`` (they have no magnitude to rank).
+    n, m : int
+        Keep ``n`` of every ``m`` entries (``0 < n <= m``, ``m`` divides ``cols``).
+
+    Returns
+    -------
+    SparseTensor
+        ``n / m`` of the entries, with their values.
+
+    Examples
+    --------
+    >>> import torch
+    >>> nm_sparsify(torch.tensor([[1.0, -3.0, 2.0, 0.5]]), n=2, m=4).to_dense().tolist()
+    [[0.0, -3.0, 2.0, 0.0]]
+
+    References
+    ----------
+    .. [1] Mishra et al., "Accelerating Sparse Deep Neural Networks", arXiv:2104.08378, 2021.
+    """
     t = _dense_2d(x, "x")
+    _reject_nan(t, "x", "ranking by magnitude")
     if not 0 < n <= m:
         raise ValueError(f"n, m: expected 0 < n <= m, got n={n}, m={m}")
     rows, cols = t.shape
@@ -78,8 +102,29 @@ def _check_block(shape: tuple[int, int], block: tuple[int, int]) -> tuple[int, i
 
 
 def block_sparsify(x: ArrayLike, block: tuple[int, int], density: float) -> SparseTensor:
-    """Keep the blocks of largest Frobenius norm, ``round(density * n_blocks)`` of them."""
+    """Keep the blocks of largest Frobenius norm, ``round(density * n_blocks)`` of them.
+
+    Parameters
+    ----------
+    x : ndarray or Tensor, shape ``rows x cols``
+        Dense matrix; NaN entries raise ``ValueError``.
+    block : (int, int)
+        Block height and width; they must divide the shape.
+    density : float
+        Fraction of blocks kept, in ``(0, 1]``.
+
+    Returns
+    -------
+    SparseTensor
+
+    Examples
+    --------
+    >>> import torch
+    >>> block_sparsify(torch.eye(4), (2, 2), 0.5).nnz
+    8
+    """
     t = _dense_2d(x, "x")
+    _reject_nan(t, "x", "ranking blocks by norm")
     density = check_density(density)
     gr, gc = _check_block(tuple(t.shape), block)
     bh, bw = block

@@ -30,8 +30,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-
 __all__ = ["SparseTensor", "SUPPORTED_DTYPES"]
 
 SUPPORTED_DTYPES = (
@@ -47,6 +45,27 @@ SUPPORTED_DTYPES = (
 )
 
 ArrayLike = np.ndarray | torch.Tensor
+
+#: torch.sparse has no CPU CSR product kernel for these; ``@`` computes in the wider dtype and
+#: casts back (half types in float32; integers in float64, exact below 2**53, checked).
+_MATMUL_UPCAST = {
+    torch.float16: torch.float32,
+    torch.bfloat16: torch.float32,
+    torch.int32: torch.float64,
+    torch.int64: torch.float64,
+}
+
+
+def _csr_tensor(
+    crow: torch.Tensor, col: torch.Tensor, vals: torch.Tensor, shape: tuple[int, int]
+) -> torch.Tensor:
+    """``torch.sparse_csr_tensor`` without its "beta" warning, silenced here only.
+
+    A process-wide filter would also hide the warning in the user's own code.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, vals, shape, check_invariants=False)
 
 
 def _as_values(values: Any, device: torch.device | None = None) -> torch.Tensor:
@@ -155,11 +174,36 @@ class SparseTensor:
     def from_dense(
         cls, x: ArrayLike, threshold: float | None = None, *, check_finite: bool = False
     ) -> SparseTensor:
-        """Keep the entries of ``x`` with ``|x| > threshold`` (all non-zeros when ``None``)."""
+        """Keep the entries of ``x`` with ``|x| > threshold`` (all non-zeros when ``None``).
+
+        Parameters
+        ----------
+        x : ndarray or Tensor, shape ``n x m``
+            Dense matrix.
+        threshold : float, optional
+            Magnitude threshold. With a threshold NaN entries have no rank and raise
+            ``ValueError``; without one a NaN is a non-zero and is kept.
+        check_finite : bool, default False
+            Reject NaN or infinite entries in every case.
+
+        Returns
+        -------
+        SparseTensor
+
+        Examples
+        --------
+        >>> import torch
+        >>> SparseTensor.from_dense(torch.tensor([[0.5, -2.0]]), threshold=1.0).nnz
+        1
+        """
         t = _dense_2d(x, "x")
         if check_finite and (t.is_floating_point() or t.is_complex()):
             if not bool(torch.isfinite(t).all()):
                 raise ValueError("x: NaN or infinite entries; clean the data first")
+        if threshold is not None:
+            if not np.isfinite(threshold) and not threshold == np.inf:
+                raise ValueError(f"threshold: expected a number, got {threshold}")
+            _reject_nan(t, "x", "thresholding by magnitude")
         keep = t != 0 if threshold is None else t.abs() > threshold
         idx = keep.nonzero().T.contiguous()
         return cls(idx, t[keep], t.shape, validate=False, _canonical=True)
@@ -173,6 +217,7 @@ class SparseTensor:
         ``by="abs"`` ranks by magnitude, ``by="value"`` by signed value (scores).
         """
         t = _dense_2d(x, "x")
+        _reject_nan(t, "x", "ranking by magnitude")
         if by not in ("abs", "value"):
             raise ValueError(f"by: expected 'abs' or 'value', got {by!r}")
         key = t.abs() if by == "abs" else t
@@ -194,10 +239,34 @@ class SparseTensor:
         return cls(idx, t[idx[0], idx[1]], t.shape, validate=False, _canonical=True)
 
     @classmethod
-    def from_scipy(cls, m: sp.spmatrix | sp.sparray, *, pattern: bool = False) -> SparseTensor:
-        """Wrap any scipy sparse matrix (CSR is zero-copy for the values)."""
+    def from_scipy(
+        cls, m: sp.spmatrix | sp.sparray, *, pattern: bool = False, check_finite: bool = False
+    ) -> SparseTensor:
+        """Wrap any scipy sparse matrix (CSR is zero-copy for the values).
+
+        Parameters
+        ----------
+        m : scipy.sparse matrix or array
+            Any format; duplicates are summed.
+        pattern : bool, default False
+            Drop the values and keep the binary pattern.
+        check_finite : bool, default False
+            Reject NaN or infinite stored values.
+
+        Returns
+        -------
+        SparseTensor
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> SparseTensor.from_scipy(sp.eye(3, format="csr")).nnz
+        3
+        """
         if not sp.issparse(m):
             raise TypeError(f"m: expected a scipy.sparse matrix, got {type(m).__name__}")
+        if check_finite and m.dtype.kind in "fc" and not np.isfinite(m.tocoo().data).all():
+            raise ValueError("m: NaN or infinite entries; clean the data first")
         csr = m.tocsr()
         if not csr.has_canonical_format:
             csr = csr.copy()
@@ -213,28 +282,122 @@ class SparseTensor:
 
     @classmethod
     def from_torch(cls, t: torch.Tensor, *, pattern: bool = False) -> SparseTensor:
-        """Wrap a torch sparse tensor (COO, CSR or CSC) or a dense tensor."""
+        """Wrap a torch sparse tensor (COO, CSR or CSC) or a dense tensor.
+
+        torch's constructors do not check their indices, so they are validated here like in
+        every other constructor: out-of-range indices raise, duplicates are summed and the
+        entries are sorted into CSR order.
+
+        Parameters
+        ----------
+        t : torch.Tensor
+            A 2-D dense, ``sparse_coo``, ``sparse_csr`` or ``sparse_csc`` tensor.
+        pattern : bool, default False
+            Drop the values and keep the binary pattern.
+
+        Returns
+        -------
+        SparseTensor
+
+        Examples
+        --------
+        >>> import torch
+        >>> t = torch.sparse_coo_tensor([[0, 0], [1, 1]], [1.0, 2.0], (1, 2), check_invariants=True)
+        >>> SparseTensor.from_torch(t).to_dense().tolist()  # duplicates summed
+        [[0.0, 3.0]]
+        """
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"t: expected a torch.Tensor, got {type(t).__name__}")
+        if t.ndim != 2:
+            raise ValueError(f"t: expected a 2-D tensor, got {t.ndim}-D")
         if t.layout == torch.strided:
             out = cls.from_dense(t)
         elif t.layout == torch.sparse_coo:
-            c = t.coalesce()
-            out = cls(c.indices(), c.values(), c.shape, validate=False, _canonical=True)
+            out = cls(t._indices(), t._values(), t.shape)
         elif t.layout == torch.sparse_csr:
             crow, col = t.crow_indices().to(torch.int64), t.col_indices().to(torch.int64)
-            row = torch.repeat_interleave(
-                torch.arange(t.shape[0], device=t.device), crow.diff()
-            )
-            out = cls(
-                torch.stack((row, col)), t.values(), t.shape, validate=False, _canonical=True
-            )
-            out._crow = crow
+            steps = crow.diff()
+            if (
+                crow.shape != (t.shape[0] + 1,)
+                or int(crow[0]) != 0
+                or int(crow[-1]) != col.numel()
+                or bool((steps < 0).any())
+            ):
+                raise ValueError(
+                    "t: invalid CSR row pointer (crow_indices must start at 0, be "
+                    "non-decreasing and end at nnz)"
+                )
+            row = torch.repeat_interleave(torch.arange(t.shape[0], device=t.device), steps)
+            out = cls(torch.stack((row, col)), t.values(), t.shape)
+            if out.nnz == col.numel():  # nothing merged: the row pointer still holds
+                out._crow = crow
         elif t.layout == torch.sparse_csc:
             out = cls.from_torch(t.to_sparse_coo())
         else:
             raise TypeError(f"t: unsupported layout {t.layout}")
         return out.pattern() if pattern else out
+
+    @classmethod
+    def from_csr(
+        cls,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        values: np.ndarray | None,
+        shape: Sequence[int],
+        *,
+        validate: bool = True,
+    ) -> SparseTensor:
+        """Build from CSR arrays (numpy), keeping the row pointer and a scipy view of them.
+
+        Parameters
+        ----------
+        indptr : ndarray of int, shape ``n_rows + 1``
+            Row pointer.
+        indices : ndarray of int, shape ``nnz``
+            Column index of each entry.
+        values : ndarray, shape ``nnz``, optional
+            Entry values; ``None`` makes a binary pattern.
+        shape : (int, int)
+            Matrix shape.
+        validate : bool, default True
+            Check the arrays and canonicalize (sort, sum duplicates). Callers that built
+            canonical arrays themselves (sorted columns, no duplicates) pass ``False`` and
+            the arrays are shared without a copy.
+
+        Returns
+        -------
+        SparseTensor
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> s = SparseTensor.from_csr(np.array([0, 1, 3]), np.array([2, 0, 1]),
+        ...                           np.array([1.0, 2.0, 3.0]), (2, 3))
+        >>> s.to_dense().tolist()
+        [[0.0, 0.0, 1.0], [2.0, 3.0, 0.0]]
+        """
+        indptr = np.asarray(indptr)
+        indices = np.asarray(indices)
+        shape = tuple(int(d) for d in shape)
+        if len(shape) != 2:
+            raise ValueError(f"shape: expected two sizes, got {shape}")
+        if indptr.shape != (shape[0] + 1,) or indices.ndim != 1:
+            raise ValueError(
+                f"indptr: expected shape ({shape[0] + 1},) and 1-D indices, got "
+                f"{indptr.shape} and {indices.shape}"
+            )
+        steps = np.diff(indptr)
+        if validate and (indptr[0] != 0 or indptr[-1] != indices.size or (steps < 0).any()):
+            raise ValueError("indptr: must start at 0, be non-decreasing and end at nnz")
+        row = np.repeat(np.arange(shape[0], dtype=np.int64), steps)
+        idx = torch.from_numpy(np.stack((row, indices.astype(np.int64, copy=False))))
+        vals = None if values is None else _as_values(values)
+        out = cls(idx, vals, shape, validate=validate, _canonical=not validate)
+        if out.nnz == indices.size:
+            out._crow = torch.from_numpy(indptr.astype(np.int64, copy=False))
+            if not validate and isinstance(values, np.ndarray) and values.dtype.kind in "fc":
+                out._scipy = sp.csr_matrix((values, indices, indptr), shape=shape, copy=False)
+        return out
 
     @classmethod
     def from_rows(
@@ -310,9 +473,7 @@ class SparseTensor:
         """A torch sparse tensor (``"csr"`` or ``"coo"``) sharing this tensor's memory."""
         vals = self.values_or_ones()
         if layout == "csr":
-            return torch.sparse_csr_tensor(
-                self.crow, self.col, vals, self._shape, check_invariants=False
-            )
+            return _csr_tensor(self.crow, self.col, vals, self._shape)
         if layout == "coo":
             return torch.sparse_coo_tensor(
                 self._indices, vals, self._shape, is_coalesced=True, check_invariants=False
@@ -483,10 +644,27 @@ class SparseTensor:
             _check_inner(self.shape, other.shape)
             if other.ndim not in (1, 2):
                 raise ValueError(f"other: expected a 1-D or 2-D tensor, got {other.ndim}-D")
-            a = self._torch_operand(other.dtype)
-            if other.ndim == 1:
-                return torch.mv(a, other)
-            return torch.mm(a, other)
+            if other.dtype == torch.bool:
+                raise TypeError("other: a bool operand has no product; cast it to a number type")
+            wide = _MATMUL_UPCAST.get(other.dtype)
+            if wide is None:
+                a = self._torch_operand(other.dtype)
+                return torch.mv(a, other) if other.ndim == 1 else torch.mm(a, other)
+            if self._values is not None and self._values.dtype != other.dtype:
+                raise TypeError(
+                    f"other: dtype {other.dtype} differs from the sparse values' "
+                    f"{self._values.dtype}; cast one"
+                )
+            a, o = self._torch_operand(wide), other.to(wide)
+            out = torch.mv(a, o) if o.ndim == 1 else torch.mm(a, o)
+            if not other.dtype.is_floating_point:
+                if out.numel() and float(out.abs().max()) >= 2.0**53:
+                    raise ValueError(
+                        "other: integer product exceeds 2**53 and cannot be exact; "
+                        "cast the operands to float64"
+                    )
+                out = out.round()
+            return out.to(other.dtype)
         if isinstance(other, np.ndarray) or sp.issparse(other):
             _check_inner(self.shape, other.shape)
             return self.to_scipy() @ other
@@ -512,6 +690,8 @@ class SparseTensor:
         vals = self._values
         if vals is None:
             vals = torch.ones(self.nnz, dtype=dtype, device=self.device)
+        elif vals.dtype in _MATMUL_UPCAST and _MATMUL_UPCAST[vals.dtype] == dtype:
+            vals = vals.to(dtype)
         elif vals.dtype != dtype:
             raise TypeError(
                 f"other: dtype {dtype} differs from the sparse values' {vals.dtype}; cast one"
@@ -521,9 +701,7 @@ class SparseTensor:
             return torch.sparse_coo_tensor(
                 self._indices, vals, self._shape, is_coalesced=True, check_invariants=False
             )
-        return torch.sparse_csr_tensor(
-            self.crow, self.col, vals, self._shape, check_invariants=False
-        )
+        return _csr_tensor(self.crow, self.col, vals, self._shape)
 
     def __repr__(self) -> str:
         kind = "pattern" if self._values is None else str(self.dtype).removeprefix("torch.")
@@ -536,6 +714,12 @@ class SparseTensor:
 def _check_inner(a: tuple[int, ...], b: tuple[int, ...]) -> None:
     if len(b) == 0 or a[1] != b[0]:
         raise ValueError(f"other: inner sizes differ, {a} @ {tuple(b)}")
+
+
+def _reject_nan(t: torch.Tensor, name: str, why: str) -> None:
+    """One NaN policy for every sparsifier: NaN has no magnitude to rank, so it is an error."""
+    if (t.is_floating_point() or t.is_complex()) and bool(torch.isnan(t).any()):
+        raise ValueError(f"{name}: NaN entries make {why} meaningless; clean the data first")
 
 
 def _dense_2d(x: ArrayLike, name: str) -> torch.Tensor:
@@ -556,12 +740,20 @@ def _canonicalize(
     """Sort to CSR order and merge duplicates (summing values)."""
     if idx.shape[1] == 0:
         return idx.contiguous(), vals
-    key = idx[0] * max(shape[1], 1) + idx[1]
-    if bool((key[1:] > key[:-1]).all()):
+    row, col = idx[0], idx[1]
+    # compare (row, col) pairs directly: a linear key row * n_cols + col overflows int64 for
+    # shapes such as (2**24, 2**40)
+    if bool(((row[1:] > row[:-1]) | ((row[1:] == row[:-1]) & (col[1:] > col[:-1]))).all()):
         return idx.contiguous(), vals
-    uniq, inverse = torch.unique(key, sorted=True, return_inverse=True)
-    new_idx = torch.stack((uniq // max(shape[1], 1), uniq % max(shape[1], 1)))
+    # two-key (lexicographic) sort: stable sort by column, then stable sort by row
+    order = torch.sort(col, stable=True).indices
+    order = order[torch.sort(row[order], stable=True).indices]
+    row, col = row[order], col[order]
+    new = torch.ones(row.numel(), dtype=torch.bool, device=row.device)
+    new[1:] = (row[1:] != row[:-1]) | (col[1:] != col[:-1])
+    new_idx = torch.stack((row[new], col[new]))
     if vals is None:
         return new_idx, None
-    summed = torch.zeros(uniq.numel(), dtype=vals.dtype, device=vals.device)
-    return new_idx, summed.index_add(0, inverse, vals)
+    group = torch.cumsum(new, 0) - 1
+    summed = torch.zeros(new_idx.shape[1], dtype=vals.dtype, device=vals.device)
+    return new_idx, summed.index_add(0, group, vals[order])

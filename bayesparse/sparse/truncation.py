@@ -19,8 +19,6 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-import torch
 
 from bayesparse.sparse.tensor import SparseTensor
 
@@ -62,6 +60,13 @@ def row_mass_truncate(
     """
     if not isinstance(x, np.ndarray) or x.ndim != 2:
         raise ValueError("x: expected a 2-D numpy array")
+    if x.dtype.kind not in "fiu":
+        raise TypeError(f"x: expected a real non-negative array, got dtype {x.dtype}")
+    lo = x.min() if x.size else 0.0
+    if np.isnan(lo):  # min propagates NaN: one pass finds both NaN and negatives
+        raise ValueError("x: NaN entries make the row mass undefined; clean the data first")
+    if lo < 0:
+        raise ValueError(f"x: expected non-negative entries, got a minimum of {lo}")
     if not 0.0 <= tol < 1.0:
         raise ValueError(f"tol: expected 0 <= tol < 1, got {tol}")
     s = x.sum(axis=1) if row_sums is None else np.asarray(row_sums, dtype=x.dtype)
@@ -81,10 +86,6 @@ def row_mass_truncate(
     vals = x.ravel()[flat]
     if row_scale is not None:
         vals *= np.asarray(row_scale, dtype=x.dtype)[idx[0]]
-    cols = idx[1]
-    out = SparseTensor(idx, vals, x.shape, validate=False, _canonical=True)
-    # hand over the CSR pointer and the scipy view built here rather than recomputing them
+    # the arrays are canonical by construction: hand them over without re-checking
     # (torch.repeat_interleave and bincount cost milliseconds per call on a busy machine)
-    out._crow = torch.from_numpy(indptr)
-    out._scipy = sp.csr_matrix((vals, cols, indptr), shape=x.shape, copy=False)
-    return out
+    return SparseTensor.from_csr(indptr, idx[1], vals, x.shape, validate=False)
