@@ -18,3 +18,6 @@ from bayesparse.models.surrogates import InfiniteWidthBNN as InfiniteWidthBNN
 from bayesparse.models.surrogates import LaplaceBNN as LaplaceBNN
 from bayesparse.models.surrogates import SparseBNN as SparseBNN
 from bayesparse.models.sparsey import SparseyMemory as SparseyMemory
+from bayesparse.models.bcd_estimators import BCDElasticNet as BCDElasticNet
+from bayesparse.models.bcd_estimators import BCDLasso as BCDLasso
+from bayesparse.models.bcd_estimators import bcd_lasso_path as bcd_lasso_path

@@ -9,3 +9,5 @@ from bayesparse.optim.sinkhorn_newton_sparse import (
 from bayesparse.optim.sinkhorn_newton_sparse import (
     sinkhorn_newton_sparse2 as sinkhorn_newton_sparse2,
 )
+from bayesparse.optim.bcd import bcd_least_squares as bcd_least_squares
+from bayesparse.optim.bcd import enet_working_set as enet_working_set

@@ -1,0 +1,243 @@
+"""Working-set coordinate descent for the Lasso and the elastic net (skglm-style fast path).
+
+Solves ``min_w ||y - X w||^2 / (2 n) + a1 ||w||_1 + a2 ||w||^2 / 2`` (with ``a1 = alpha *
+l1_ratio``, ``a2 = alpha * (1 - l1_ratio)``, scikit-learn's scaling). The outer loop grows a
+working set of the coordinates that violate the optimality conditions most (the
+Gauss-Southwell-r score of Nutini, Laradji & Schmidt 2022, Sec. 2, applied to the distance of
+``-grad_j`` to the subdifferential); numba epochs run cyclic coordinate updates
+``w_j <- ST(L_j w_j + X_j^T r / n, a1) / (L_j + a2)`` with ``L_j = ||X_j||^2 / n`` on it; the
+stopping rule is the elastic-net duality gap with a rescaled dual point (Friedman et al. 2010;
+Massias et al. 2018).
+
+References
+----------
+.. [1] J. Nutini, I. Laradji, M. Schmidt. Let's Make Block Coordinate Descent Converge Faster.
+   JMLR 23, 2022.
+.. [2] Q. Bertrand, Q. Klopfenstein, P.-A. Bannier, G. Gidel, M. Massias. Beyond L1: Faster
+   and Better Sparse Models with skglm. NeurIPS 2022.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+
+
+@dataclass
+class WorkingSetResult:
+    """Solution and diagnostics of :func:`enet_working_set`.
+
+    Attributes
+    ----------
+    coef : numpy.ndarray
+        The solution ``w`` (length p).
+    dual_gap : float
+        Duality gap at ``coef`` (objective units).
+    n_iter : int
+        Number of outer (working-set) iterations.
+    gaps : list of float
+        Duality gap after each outer iteration.
+    """
+
+    coef: np.ndarray
+    dual_gap: float
+    n_iter: int
+    gaps: list[float]
+
+
+@njit(cache=True)
+def _epoch_dense(X, w, r, lips, ws, a1, a2, n):  # pragma: no cover - compiled
+    for j in ws:
+        if lips[j] == 0.0:
+            continue
+        old = w[j]
+        z = lips[j] * old + np.dot(X[:, j], r) / n
+        new = np.sign(z) * max(abs(z) - a1, 0.0) / (lips[j] + a2)
+        if new != old:
+            r -= (new - old) * X[:, j]
+            w[j] = new
+
+
+@njit(cache=True)
+def _epoch_sparse(data, indices, indptr, mu, w, r, shift, lips, ws, a1, a2, n):  # pragma: no cover
+    # the centred column is X_j - mu_j; the residual is stored as r + shift[0] so that the
+    # rank-one centring costs O(1) per update, and sum(residual) = 0 makes mu_j drop from dots
+    for j in ws:
+        if lips[j] == 0.0:
+            continue
+        old = w[j]
+        s = 0.0
+        colsum = 0.0
+        for k in range(indptr[j], indptr[j + 1]):
+            s += data[k] * r[indices[k]]
+            colsum += data[k]
+        z = lips[j] * old + (s + shift[0] * colsum) / n
+        new = np.sign(z) * max(abs(z) - a1, 0.0) / (lips[j] + a2)
+        d = new - old
+        if d != 0.0:
+            for k in range(indptr[j], indptr[j + 1]):
+                r[indices[k]] -= d * data[k]
+            shift[0] += d * mu[j]
+            w[j] = new
+
+
+def enet_duality_gap(
+    X, y: np.ndarray, w: np.ndarray, a1: float, a2: float, X_offset: np.ndarray | None = None
+) -> float:
+    """Elastic-net duality gap ``P(w) - D(theta)`` at the dual point built from the residual.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix of shape (n, p)
+    y : ndarray of shape (n,)
+    w : ndarray of shape (p,)
+    a1, a2 : float
+        L1 and L2 weights of the objective.
+    X_offset : ndarray of shape (p,), optional
+        Column means subtracted implicitly (``X - 1 X_offset^T``, sparse X stays sparse).
+
+    Returns
+    -------
+    float
+        With ``theta = r / n`` and the exact dual ``D(theta) = y.theta - n ||theta||^2 / 2
+        - sum_j max(|X_j^T theta| - a1, 0)^2 / (2 a2)`` when ``a2 > 0``; for the Lasso
+        ``theta`` is rescaled into ``||X^T theta||_inf <= a1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.eye(3); y = np.array([1.0, 0.0, -2.0])
+    >>> round(enet_duality_gap(X, y, np.zeros(3), 10.0, 0.0), 12)
+    0.0
+    """
+    n = X.shape[0]
+    r = y - X @ w
+    if X_offset is not None:
+        r += X_offset @ w
+    xtr = X.T @ r
+    if X_offset is not None:
+        xtr -= X_offset * r.sum()
+    primal = 0.5 * float(r @ r) / n + a1 * np.abs(w).sum() + 0.5 * a2 * float(w @ w)
+    if a2 > 0:
+        # the elastic-net penalty's conjugate is finite everywhere: theta = r / n is feasible
+        theta_dot = xtr / n
+        dual = (float(r @ y) - 0.5 * float(r @ r)) / n - 0.5 / a2 * np.sum(
+            np.maximum(np.abs(theta_dot) - a1, 0.0) ** 2)
+    else:
+        # Lasso: rescale theta = s r / n into the box ||X^T theta||_inf <= a1
+        dual_norm = np.max(np.abs(xtr)) / n if xtr.size else 0.0
+        s = min(1.0, a1 / dual_norm) if dual_norm > 0 else 1.0
+        dual = (s * float(r @ y) - 0.5 * s**2 * float(r @ r)) / n
+    return float(max(primal - dual, 0.0))
+
+
+def enet_working_set(
+    X,
+    y: np.ndarray,
+    a1: float,
+    a2: float = 0.0,
+    w0: np.ndarray | None = None,
+    tol: float = 1e-6,
+    max_iter: int = 100,
+    max_epochs: int = 10_000,
+    X_offset: np.ndarray | None = None,
+) -> WorkingSetResult:
+    """Lasso / elastic net by working-set coordinate descent with numba epochs.
+
+    Parameters
+    ----------
+    X : ndarray (Fortran order is fastest) or scipy.sparse matrix of shape (n, p)
+    y : ndarray of shape (n,)
+    a1, a2 : float
+        L1 and L2 weights (``alpha * l1_ratio`` and ``alpha * (1 - l1_ratio)``).
+    w0 : ndarray of shape (p,), optional
+        Warm start.
+    tol : float
+        Stop when the duality gap is below ``tol``.
+    max_iter : int
+        Maximum number of outer iterations.
+    max_epochs : int
+        Maximum number of epochs over one working set.
+    X_offset : ndarray of shape (p,), optional
+        For sparse ``X`` only: column means to subtract implicitly (``y`` must then be
+        centred), which fits an intercept without densifying ``X``.
+
+    Returns
+    -------
+    WorkingSetResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 20)); y = X[:, 0] - 2 * X[:, 3]
+    >>> res = enet_working_set(X, y, 0.1, tol=1e-10)
+    >>> sorted(np.flatnonzero(np.abs(res.coef) > 1e-8).tolist())
+    [0, 3]
+
+    References
+    ----------
+    .. [1] J. Nutini, I. Laradji, M. Schmidt. JMLR 23, 2022.
+    """
+    n, p = X.shape
+    y = np.asarray(y, dtype=np.float64)
+    sparse = sp.issparse(X)
+    if sparse:
+        X = sp.csc_matrix(X, dtype=np.float64)
+        X.sort_indices()
+        mu = np.zeros(p) if X_offset is None else np.asarray(X_offset, dtype=np.float64)
+        lips = np.asarray(X.multiply(X).sum(axis=0)).ravel() / n - mu**2
+        lips[lips < 1e-14 * max(lips.max(initial=0.0), 1.0)] = 0.0
+    else:
+        if X_offset is not None:
+            raise ValueError("X_offset: only for sparse X; centre a dense X explicitly")
+        mu = None
+        X = np.asfortranarray(X, dtype=np.float64)
+        lips = (X**2).sum(axis=0) / n
+    w = np.zeros(p) if w0 is None else np.array(w0, dtype=np.float64)
+    r = y - X @ w
+    if mu is not None:
+        r += mu @ w
+    shift = np.zeros(1)
+    gaps: list[float] = []
+    ws_size = 10
+    gap = np.inf
+    it = 0
+    while it < max_iter:
+        it += 1
+        r += shift[0]
+        shift[0] = 0.0
+        gap = enet_duality_gap(X, y, w, a1, a2, mu)
+        gaps.append(gap)
+        if gap <= tol:
+            break
+        xtr = X.T @ r if mu is None else X.T @ r - mu * r.sum()
+        grad = -xtr / n + a2 * w
+        # distance of -grad to the subdifferential of a1 |w_j|: the KKT violation score
+        score = np.where(w != 0, np.abs(grad + a1 * np.sign(w)), np.maximum(np.abs(grad) - a1, 0))
+        support = np.flatnonzero(w)
+        ws_size = min(p, max(ws_size, 2 * support.size))
+        score[support] = np.inf
+        if ws_size < p:
+            ws = np.sort(np.argpartition(-score, ws_size - 1)[:ws_size]).astype(np.int64)
+        else:
+            ws = np.arange(p, dtype=np.int64)
+        inner_tol = 0.3 * gap
+        for epoch in range(max_epochs):
+            if sparse:
+                _epoch_sparse(X.data, X.indices, X.indptr, mu, w, r, shift, lips, ws, a1, a2, n)
+            else:
+                _epoch_dense(X, w, r, lips, ws, a1, a2, n)
+            if epoch % 10 == 9:
+                sub_mu = None if mu is None else mu[ws]
+                if enet_duality_gap(X[:, ws], y, w[ws], a1, a2, sub_mu) <= inner_tol:
+                    break
+        ws_size *= 2
+    else:
+        r += shift[0]
+        gap = enet_duality_gap(X, y, w, a1, a2, mu)
+        gaps.append(gap)
+    return WorkingSetResult(coef=w, dual_gap=float(gap), n_iter=it, gaps=gaps)
