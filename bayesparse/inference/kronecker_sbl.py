@@ -335,7 +335,33 @@ def _as_per_factor(value: Any, d: int, name: str) -> list[Any]:
 
 
 def check_kronecker_problem(factors: Sequence[Any], y: Any) -> tuple[list[np.ndarray], np.ndarray]:
-    """Validate factors and ``y``: 2-D finite factors whose row counts multiply to ``len(y)``."""
+    """Validate factors and ``y``: 2-D finite factors whose row counts multiply to ``len(y)``.
+
+    Parameters
+    ----------
+    factors : list of (m_i, n_i) arrays
+        Dictionary factors ``A_1, …, A_d``.
+    y : array
+        Measurements: a vector of length ``m_1 ⋯ m_d`` in ``np.kron`` (row-major) order, or a
+        tensor of shape ``(m_1, …, m_d)`` (for two factors ``Y = A_1 X A_2^T``), real or
+        complex. Other multi-dimensional shapes (e.g. a transposed ``Y``) are rejected.
+
+    Returns
+    -------
+    factors : list of ndarray
+    y : ndarray (m_1 ⋯ m_d,)
+
+    References
+    ----------
+    He & Joseph, IEEE TSP 2024 (arXiv 2307.14719), eq. (1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A1, A2 = np.ones((2, 3)), np.ones((4, 5))
+    >>> check_kronecker_problem([A1, A2], np.zeros((2, 4)))[1].shape
+    (8,)
+    """
     if isinstance(factors, np.ndarray) or len(factors) < 1:
         raise TypeError("factors: pass a list of 2-D matrices [A_1, ..., A_d]")
     As = []
@@ -353,11 +379,21 @@ def check_kronecker_problem(factors: Sequence[Any], y: Any) -> tuple[list[np.nda
                              "factor, e.g. to unit-norm columns")
         As.append(A)
     y = np.asarray(y)
-    if y.ndim == 2 and 1 in y.shape:
+    rows = tuple(A.shape[0] for A in As)
+    if y.ndim > 1 and y.shape == rows and len(rows) > 1:
+        # Y[i_1, …, i_d] indexed by the factors' rows; row-major ravel is np.kron order, so
+        # for two factors Y = A_1 X A_2^T.
+        y = y.reshape(-1)
+    elif y.ndim == 2 and 1 in y.shape:
         y = y.ravel()
+    elif y.ndim > 1:
+        raise ValueError(f"y: shape {y.shape} matches neither a vector of length "
+                         f"{math.prod(rows)} nor the factors' rows {rows} (Y[i_1, …, i_d], "
+                         "e.g. Y = A_1 X A_2^T for two factors); transpose or reshape y")
     if y.ndim != 1 or y.dtype.kind not in "iufc":
-        raise ValueError(f"y: expected a numeric 1-D vector, got shape {y.shape}")
-    m = math.prod(A.shape[0] for A in As)
+        raise ValueError(f"y: expected a numeric vector or tensor, got shape {y.shape} "
+                         f"dtype {y.dtype}")
+    m = math.prod(rows)
     if y.size != m:
         rows = " x ".join(str(A.shape[0]) for A in As)
         raise ValueError(f"y: length {y.size} does not match the factors' rows {rows} = {m}; "
@@ -394,8 +430,9 @@ def kronecker_sbl(
     ----------
     factors : list of (m_i, n_i) arrays
         Dictionary factors, real or complex; ``y`` is ordered like ``np.kron`` of them.
-    y : (m_1 ⋯ m_d,) array
-        Measurements, real or complex.
+    y : (m_1 ⋯ m_d,) or (m_1, …, m_d) array
+        Measurements, real or complex: a vector in ``np.kron`` order or a tensor indexed by
+        the factors' rows (for two factors ``Y = A_1 X A_2^T + N``).
     method : {"am", "svd"}
         M-step: rank-one (SVD) fit of ``Λ`` or alternating minimisation (needed for
         ``coupling``).

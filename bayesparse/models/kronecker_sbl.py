@@ -113,7 +113,20 @@ class KroneckerSBL(BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, factors: Sequence[Any], y: Any) -> KroneckerSBL:
-        """Fit to ``y`` (length ``∏ m_i``, np.kron order) given factors ``A_i`` (m_i x n_i)."""
+        """Fit to measurements ``y`` given the dictionary factors.
+
+        Parameters
+        ----------
+        factors : list of (m_i, n_i) arrays
+            Dictionary factors ``A_1, …, A_d``, real or complex.
+        y : (m_1 ⋯ m_d,) or (m_1, …, m_d) array
+            A vector in ``np.kron`` (row-major) order, or a tensor indexed by the factors'
+            rows: for two factors ``Y = A_1 X A_2^T + N`` and ``coef_`` is ``X.ravel()``.
+
+        Returns
+        -------
+        self : KroneckerSBL
+        """
         res = kronecker_sbl(
             factors, y, method=self.method, noise_variance=self.noise_variance,
             coupling=self.coupling, coupling_wrap=self.coupling_wrap, max_iter=self.max_iter,

@@ -182,3 +182,19 @@ def test_default_constructor_sparse_and_accurate():
     m = KroneckerSBL().fit(p.factors, p.y)
     assert m.support_.nnz <= 30
     assert np.sum(np.abs(m.coef_ - p.x) ** 2) / np.sum(np.abs(p.x) ** 2) < 1e-2
+
+
+def test_matrix_measurements_match_vector():
+    """``Y = A1 X A2^T + N`` as a matrix gives the same fit as ``vec_row(Y)``; a transposed
+    ``Y`` is rejected (before: any 2-D ``y`` was refused or silently raveled)."""
+    rng = np.random.default_rng(2)
+    A1, A2 = rng.normal(size=(12, 20)), rng.normal(size=(10, 20))
+    X = np.zeros((20, 20))
+    X[np.ix_([2, 9], [4, 15])] = rng.normal(size=(2, 2))
+    Y = A1 @ X @ A2.T + 1e-3 * rng.normal(size=(12, 10))
+    vec = KroneckerSBL(noise_variance=1e-6).fit([A1, A2], Y.ravel())
+    mat = KroneckerSBL(noise_variance=1e-6).fit([A1, A2], Y)
+    np.testing.assert_allclose(mat.coef_, vec.coef_, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(mat.coef_.reshape(20, 20), X, atol=1e-2)
+    with pytest.raises(ValueError, match="transpose"):
+        KroneckerSBL(noise_variance=1e-6).fit([A1, A2], Y.T)
