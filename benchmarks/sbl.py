@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -27,10 +28,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import OrthogonalMatchingPursuit
 from threadpoolctl import threadpool_limits
 
-from bayesparse.benchmarking import result_path, write_results
+from bayesparse.benchmarking import (
+    load_results,
+    markdown_table,
+    result_path,
+    write_report,
+    write_results,
+)
 from bayesparse.datasets.irs_mimo import irs_mimo_draw, irs_mimo_setup, kronecker_problem
 from bayesparse.inference.kronecker_sbl import kronecker_sbl
 from bayesparse.inference.sbl import sbl
@@ -319,16 +327,119 @@ def plot(kron: list[dict], irs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _sparse_gaussian(seed: int, snr: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """80 x 256 Gaussian dictionary, 10 Gaussian non-zeros, noise at ``snr`` dB."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(80, 256)) / np.sqrt(80)
+    w = np.zeros(256)
+    w[rng.choice(256, 10, replace=False)] = rng.normal(size=10)
+    clean = X @ w
+    s2 = float(np.mean(clean**2)) / 10.0 ** (snr / 10.0)
+    return X, clean + np.sqrt(s2) * rng.normal(size=80), w, s2
+
+
+def run_noise(quick: bool) -> tuple[list[dict], list[dict]]:
+    """Learned vs known noise: KroSBL on IRS-MIMO draws (pooled over pilot setups) and
+    SBLRegression on sparse Gaussian regression; per-draw rows and per-case medians."""
+    from bayesparse.models import KroneckerSBL, SBLRegression
+
+    warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter hits are in the results
+    n_setups, draws, sbl_draws = (1, 2, 3) if quick else (2, 10, 20)
+    kro = {"SVD-KroSBL (defaults)": dict(),
+           "AM-KroSBL": dict(method="am", prune_rel=(1e-2, 1e-1, 1e-3))}
+    rows = []
+    for snr in (20.0, 12.0):
+        for s in range(n_setups):
+            setup = irs_mimo_setup(random_state=s)
+            for j in range(draws):
+                draw = irs_mimo_draw(setup, snr, random_state=np.random.default_rng([s, j, 7]))
+                for name, kw in kro.items():
+                    a = KroneckerSBL(noise_variance=draw.noise_variance, **kw).fit(
+                        setup.factors, draw.y)
+                    b = KroneckerSBL(**kw).fit(setup.factors, draw.y)
+                    rows.append(dict(problem="IRS-MIMO", snr_db=snr, method=name,
+                                     nmse_known=setup.channel_nmse(a.coef_, draw),
+                                     nmse_learned=setup.channel_nmse(b.coef_, draw),
+                                     s2_ratio=b.noise_variance_ / draw.noise_variance))
+        for j in range(sbl_draws):
+            X, y, w, s2 = _sparse_gaussian(j, snr)
+            a = SBLRegression(noise_variance=s2, fit_intercept=False).fit(X, y)
+            b = SBLRegression(fit_intercept=False).fit(X, y)
+            rows.append(dict(problem="Gaussian 80x256", snr_db=snr, method="SBLRegression",
+                             nmse_known=float(np.sum((a.coef_ - w) ** 2) / np.sum(w**2)),
+                             nmse_learned=float(np.sum((b.coef_ - w) ** 2) / np.sum(w**2)),
+                             s2_ratio=b.noise_variance_ / s2))
+    cases = []
+    keys = sorted({(r["problem"], r["snr_db"], r["method"]) for r in rows})
+    for problem, snr, method in keys:
+        v = [r for r in rows if (r["problem"], r["snr_db"], r["method"]) == (problem, snr, method)]
+        known = float(np.median([r["nmse_known"] for r in v]))
+        learned = float(np.median([r["nmse_learned"] for r in v]))
+        ratios = [r["s2_ratio"] for r in v]
+        cases.append(dict(problem=problem, snr_db=snr, method=method, draws=len(v),
+                          median_nmse_known=known, median_nmse_learned=learned,
+                          learned_over_known=learned / known,
+                          median_s2_ratio=float(np.median(ratios)),
+                          min_s2_ratio=float(min(ratios)), max_s2_ratio=float(max(ratios))))
+    return cases, rows
+
+
+def plot_noise(cases: list[dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    labels = [f"{c['method']}\n{c['snr_db']:g} dB" for c in cases]
+    x = np.arange(len(cases))
+    ax.bar(x - 0.2, [c["median_nmse_known"] for c in cases], 0.4, label="known σ²")
+    ax.bar(x + 0.2, [c["median_nmse_learned"] for c in cases], 0.4, label="learned σ²")
+    ax.set_yscale("log")
+    ax.set_xticks(x, labels, fontsize=6)
+    ax.set_ylabel("median NMSE")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+NOISE_COLUMNS = ["problem", "snr_db", "method", "draws", "median_nmse_known",
+                 "median_nmse_learned", "learned_over_known", "median_s2_ratio",
+                 "min_s2_ratio", "max_s2_ratio"]
+
+
+def report() -> None:
+    """Write ``docs/results/sbl.md`` from the recorded JSON of each part."""
+    parts = []
+    noise = load_results("sbl_noise")
+    parts.append("## Learned noise variance\n\nMedian NMSE with the true σ² and with σ² "
+                 "learned (``noise_variance=None``), and learned σ² / true σ². Commit "
+                 f"{noise['environment'].get('commit', '?')}"
+                 ".\n\n" + markdown_table(noise["cases"], NOISE_COLUMNS))
+    try:
+        main_part = load_results("sbl")
+    except FileNotFoundError:
+        main_part = None
+    if main_part is not None:
+        irs = [r for r in main_part["cases"] if "authors_median" in r]
+        cols = ["snr_db", "method", "draws", "median", "mean", "authors_median", "authors_mean"]
+        parts.append("## KroSBL on IRS-MIMO (known noise)\n\n" + markdown_table(irs, cols))
+    path = write_report("sbl", "# SBL benchmark results\n\n" + "\n".join(parts))
+    print(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small smoke version")
-    ap.add_argument("--part", choices=["kron", "irs", "all", "report"], default="all",
+    ap.add_argument("--part", choices=["kron", "irs", "noise", "all", "report"],
+                    default="all",
                     help="which study to run; 'report' only rebuilds JSON/PNG from the caches")
+    ap.add_argument("--report", action="store_true",
+                    help="write docs/results/sbl.md from the recorded JSON and exit")
     ap.add_argument("--setups", type=int, default=4, help="pilot/pattern draws (IRS)")
     ap.add_argument("--draws", type=int, default=25, help="channel draws per setup (IRS)")
     ap.add_argument("--sbl-budget", type=float, default=2400.0,
                     help="seconds of classic SBL allowed in the IRS study")
     args = ap.parse_args(argv)
+    if args.report:
+        report()
+        return
     # One BLAS thread for every method: on this shared, oversubscribed 2-core machine a
     # 2-thread OpenBLAS spins on descheduled threads (dense SBL ran ~10x slower).
     with threadpool_limits(1):
@@ -337,6 +448,13 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(args: argparse.Namespace) -> None:
     suffix = "quick" if args.quick else "full"
+    if args.part in ("noise", "all"):
+        cases, rows = run_noise(args.quick)
+        path = write_results("sbl_noise", dict(quick=args.quick), cases, per_draw=rows)
+        plot_noise(cases, result_path("sbl_noise", "png"))
+        print(f"wrote {path}")
+        if args.part == "noise":
+            return
     if args.part in ("kron", "all"):
         rows = run_kron(args.quick)
         CACHE.with_name(f"sbl_bench_kron_{suffix}.json").write_text(json.dumps(rows))
