@@ -20,8 +20,9 @@ same weights. Recognition takes the argmax of ``U`` per CM (deterministic).
 
 Store and recall read and write only the weight rows of the active inputs, and a recalled code
 is found among the stored ones by hashing (exact code, then codes differing in the CMs whose
-choice was closest), so the time per item does not grow with the number stored. Capacity is
-limited by weight saturation: after ``N`` random items with input density ``d`` a weight is set
+choice was closest), so the time per item does not grow with the number stored; a novel input
+whose hashed candidates share fewer than half the CMs is compared with every stored code.
+Capacity is limited by weight saturation: after ``N`` random items with input density ``d`` a weight is set
 with probability ``1 - (1 - d / K)^N``. Several macrocolumns, each seeing a random subset of
 the inputs, give each item several independent codes and raise capacity.
 
@@ -293,11 +294,13 @@ class SparseyMemory:
 
     def _best(self, U: np.ndarray) -> int:
         winners = U.argmax(axis=2)
-        cand = np.unique(self._candidates(U))
-        if cand.size == 0:
-            # No stored code within the probes: compare with every stored code (rare).
-            cand = np.arange(self.n_stored_)
+        cand = np.unique(np.asarray(self._candidates(U), dtype=np.int64))
         score = (self._codes[cand] == winners[None]).sum(axis=(1, 2))
+        if cand.size == 0 or 2 * score.max() < winners.size:
+            # No stored code shares most CMs with the hashed candidates (a novel input): the
+            # best match needs every stored code, so this path costs O(n_stored).
+            cand = np.arange(self.n_stored_)
+            score = (self._codes[: self.n_stored_] == winners[None]).sum(axis=(1, 2))
         return int(cand[np.argmax(score)])
 
     def recall(self, x: Any) -> int:
