@@ -22,9 +22,9 @@ Store and recall read and write only the weight rows of the active inputs, and a
 is found among the stored ones by hashing (exact code, then codes differing in the CMs whose
 choice was closest), so the time per item does not grow with the number stored; a novel input
 whose hashed candidates share fewer than half the CMs is compared with every stored code.
-Capacity is limited by weight saturation: after ``N`` random items with input density ``d`` a weight is set
-with probability ``1 - (1 - d / K)^N``. Several macrocolumns, each seeing a random subset of
-the inputs, give each item several independent codes and raise capacity.
+Capacity is limited by weight saturation: after ``N`` random items with input density ``d`` a
+weight is set with probability ``1 - (1 - d / K)^N``. Several macrocolumns, each seeing a
+random subset of the inputs, give each item several independent codes and raise capacity.
 
 References
 ----------

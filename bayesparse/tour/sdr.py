@@ -32,7 +32,8 @@ def run(out: Path) -> list[TourRow]:
         sim = [simulate_union_false_match(n, a, s, int(t), m, n_trials=50_000,
                                           random_state=int(t)).probability for t in thetas]
         ax.semilogy(thetas, exact, "-", color=f"C{i}", label=f"closed form, M={m}")
-        ax.semilogy(thetas, np.where(np.array(sim) > 0, sim, np.nan), "o", color=f"C{i}", label=f"simulation, M={m}")
+        ax.semilogy(thetas, np.where(np.array(sim) > 0, sim, np.nan), "o", color=f"C{i}",
+                    label=f"simulation, M={m}")
         worst = max(worst, *(abs(p - e) / e for p, e in zip(sim, exact) if e * 50_000 >= 400))
     ax.set_xlabel("threshold θ")
     ax.set_ylabel("false-match probability")
