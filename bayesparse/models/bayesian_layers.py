@@ -310,9 +310,50 @@ class _SparseSupport:
 
     def _init_plan(self, sparse_threshold: float) -> None:
         self.sparse_threshold = float(sparse_threshold)
+        # The support's CSR indices are a buffer, so state_dict/load_state_dict carry the
+        # support with mu and rho (the values mean nothing without it) and ``.to()`` moves it.
+        self.register_buffer("support_indices", self.support.indices.clone())
         self.plan = SparseLinearPlan(self.support)
         # Probe tensor for the addition step's dense gradient (None outside support updates).
         self.probe: torch.Tensor | None = None
+
+    def _sync_support(self) -> None:
+        """Rebuild ``support`` and the kernel plan from the ``support_indices`` buffer."""
+        self.support = SparseTensor(
+            self.support_indices, None, self.support.shape, validate=False, _canonical=True
+        )
+        self.plan = SparseLinearPlan(self.support)
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        out = super()._apply(fn, recurse)
+        self._sync_support()
+        return out
+
+    def _load_from_state_dict(  # type: ignore[no-untyped-def]
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs,
+    ):
+        key = prefix + "support_indices"
+        if key in state_dict:
+            idx = state_dict[key]
+            if tuple(idx.shape) != tuple(self.support_indices.shape):
+                error_msgs.append(
+                    f"{key}: the saved support has {tuple(idx.shape)} indices, this layer "
+                    f"{tuple(self.support_indices.shape)}; build the layer with the same "
+                    "density (nnz) before loading"
+                )
+                return
+            # Validate against the layer's shape and require canonical CSR order, since mu
+            # and rho are stored in that order.
+            canon = SparseTensor(idx, None, self.support.shape).indices
+            if not torch.equal(canon.to(idx.device), idx.to(torch.int64)):
+                error_msgs.append(f"{key}: indices are not in canonical CSR order")
+                return
+        super()._load_from_state_dict(  # type: ignore[misc]
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+            error_msgs,
+        )
+        self._sync_support()
 
     @property
     def density(self) -> float:
@@ -366,6 +407,7 @@ class _SparseSupport:
         self.mu.data.copy_(mu_full[support.row, support.col])
         self.rho.data.copy_(rho_full[support.row, support.col])
         self.support = support.pattern()
+        self.support_indices.copy_(self.support.indices)
         self.plan = SparseLinearPlan(self.support)
         return src
 
