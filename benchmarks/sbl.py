@@ -148,21 +148,23 @@ def _best_of(fns: dict, reps: int) -> dict:
 
 def run_kron(quick: bool) -> list[dict]:
     rows: list[dict] = []
-    trials = 2 if quick else 8
-    snrs = [0, 10, 20] if quick else [0, 5, 10, 15, 20, 25, 30]
+    trials = 1 if quick else 8
+    snrs = [20] if quick else [0, 5, 10, 15, 20, 25, 30]
+    # the quick smoke run uses a 16 x 16 unknown so that dense SBL takes milliseconds
+    n, m, k = ((16, 16), (8, 8), (2, 2)) if quick else ((32, 32), (16, 16), (3, 3))
     for snr in snrs:
         for t in range(trials):
-            p = kronecker_problem((32, 32), (16, 16), (3, 3), snr, complex_valued=False,
+            p = kronecker_problem(n, m, k, snr, complex_valued=False,
                                   random_state=1000 * snr + t)
-            for name, (sec, est) in _best_of(_kron_methods(p, 9, True), 2).items():
-                rows.append(dict(part="kron_snr", N=1024, ways=2, snr_db=snr, trial=t,
+            for name, (sec, est) in _best_of(_kron_methods(p, math.prod(k), True), 2).items():
+                rows.append(dict(part="kron_snr", N=math.prod(n), ways=2, snr_db=snr, trial=t,
                                  method=name, nmse_db=nmse_db(est, p.x), seconds=sec))
         print(f"kron snr {snr} done", flush=True)
     sizes = {2: [(16, 16), (32, 32), (64, 64), (128, 128)],
              3: [(8, 8, 4), (16, 8, 8), (16, 16, 16), (32, 32, 16)]}
     supports = {2: [(2, 2), (3, 3), (4, 4), (6, 6)], 3: [(2, 2, 1), (2, 2, 2), (3, 3, 2),
                                                           (4, 4, 2)]}
-    n_max = 1024 if quick else 16384
+    n_max = 256 if quick else 16384
     for ways, ns in sizes.items():
         for n, s in zip(ns, supports[ways]):
             N = math.prod(n)
@@ -189,7 +191,7 @@ def run_kron(quick: bool) -> list[dict]:
 
 def run_irs(quick: bool, n_setups: int, draws: int, sbl_budget: float) -> list[dict]:
     rows: list[dict] = []
-    snrs = [4, 12, 20]
+    snrs = [20] if quick else [4, 12, 20]
     sbl_spent = 0.0
     setups = [irs_mimo_setup(random_state=10 + s) for s in range(n_setups)]
     denses = [Kronecker(setup.factors).to_dense() for setup in setups]
@@ -459,8 +461,8 @@ def run(args: argparse.Namespace) -> None:
         rows = run_kron(args.quick)
         CACHE.with_name(f"sbl_bench_kron_{suffix}.json").write_text(json.dumps(rows))
     if args.part in ("irs", "all"):
-        setups, draws = (1, 3) if args.quick else (args.setups, args.draws)
-        rows = run_irs(args.quick, setups, draws, 60.0 if args.quick else args.sbl_budget)
+        setups, draws = (1, 2) if args.quick else (args.setups, args.draws)
+        rows = run_irs(args.quick, setups, draws, 1.0 if args.quick else args.sbl_budget)
         CACHE.with_name(f"sbl_bench_irs_{suffix}.json").write_text(json.dumps(rows))
     parts = {}
     for part in ("kron", "irs"):
