@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from bayesparse.sparse.tensor import SparseTensor
+from bayesparse.sparse.tensor import SparseTensor, _csr_tensor
 
 __all__ = ["SparseLinearPlan", "sparse_linear"]
 
@@ -32,10 +32,26 @@ __all__ = ["SparseLinearPlan", "sparse_linear"]
 class SparseLinearPlan:
     """The index structures of one support, built once per support change.
 
+    Everything comes from the ``SparseTensor``: its CSR arrays for ``W`` and, for ``W.T``, its
+    cached transpose (``support.T``) and the permutation ``support.transpose_order()``.
+
     Parameters
     ----------
     support : SparseTensor
         The ``out x in`` support (values, if any, are ignored).
+
+    Attributes
+    ----------
+    support : SparseTensor
+        The support as a pattern.
+    shape : (int, int)
+    nnz : int
+    crow, col : Tensor
+        CSR arrays of ``W``.
+    perm_t : Tensor
+        ``W.T``'s values are ``values[perm_t]``.
+    crow_t, col_t : Tensor
+        CSR arrays of ``W.T``.
 
     Examples
     --------
@@ -47,30 +63,23 @@ class SparseLinearPlan:
     def __init__(self, support: SparseTensor) -> None:
         if not isinstance(support, SparseTensor):
             raise TypeError(f"support: expected a SparseTensor, got {type(support).__name__}")
-        self.support = support.pattern()
+        self.support = support if support.is_pattern else support.pattern()
         self.shape = support.shape
         self.nnz = support.nnz
-        self.crow = support.crow
-        self.col = support.col
-        # Entries of W.T in CSR order are a permutation of W's: sort by (col, row).
-        key = support.col * max(self.shape[0], 1) + support.row
-        self.perm_t = torch.argsort(key)
-        counts = torch.bincount(support.col, minlength=self.shape[1])
-        self.crow_t = torch.cat((counts.new_zeros(1), counts.cumsum(0)))
-        self.col_t = support.row[self.perm_t]
+        self.crow = self.support.crow
+        self.col = self.support.col
+        self.perm_t = self.support.transpose_order()
+        transposed = self.support.T
+        self.crow_t = transposed.crow
+        self.col_t = transposed.col
 
     def csr(self, values: torch.Tensor) -> torch.Tensor:
         """``W`` as a torch CSR tensor holding ``values``."""
-        return torch.sparse_csr_tensor(
-            self.crow, self.col, values, self.shape, check_invariants=False
-        )
+        return _csr_tensor(self.crow, self.col, values, self.shape)
 
     def csr_t(self, values: torch.Tensor) -> torch.Tensor:
         """``W.T`` as a torch CSR tensor (``values`` given in ``W``'s order)."""
-        return torch.sparse_csr_tensor(
-            self.crow_t, self.col_t, values[self.perm_t], self.shape[::-1],
-            check_invariants=False,
-        )
+        return _csr_tensor(self.crow_t, self.col_t, values[self.perm_t], self.shape[::-1])
 
     def densify(self, values: torch.Tensor) -> torch.Tensor:
         """Dense ``out x in`` weight with ``values`` on the support (differentiable)."""

@@ -122,7 +122,7 @@ class SparseTensor:
     [[0.0, 0.0, 1.0], [5.0, 0.0, 0.0]]
     """
 
-    __slots__ = ("_indices", "_crow", "_values", "_shape", "_scipy", "_transpose")
+    __slots__ = ("_indices", "_crow", "_values", "_shape", "_scipy", "_transpose", "_perm_t")
     # numpy must defer ``ndarray @ SparseTensor`` to __rmatmul__ instead of wrapping us in an array.
     __array_ufunc__ = None
 
@@ -168,6 +168,7 @@ class SparseTensor:
         self._crow: torch.Tensor | None = None
         self._scipy: sp.csr_matrix | None = None
         self._transpose: SparseTensor | None = None
+        self._perm_t: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -530,24 +531,140 @@ class SparseTensor:
         return out
 
     def with_values(self, values: Any) -> SparseTensor:
-        """Same pattern, new values (``nnz`` of them, in CSR order)."""
+        """Same pattern, new values (``nnz`` of them, in CSR order).
+
+        The index arrays are shared, not copied; with numpy ``values`` the scipy view
+        (``to_scipy``) is shared too, so mapping values stays on the scipy side (e.g.
+        ``s.with_values(s.to_scipy().data ** 2)`` for the squares of a Hessian's entries).
+
+        Parameters
+        ----------
+        values : array or tensor, shape ``nnz``
+
+        Returns
+        -------
+        SparseTensor
+
+        Examples
+        --------
+        >>> s = SparseTensor([[0, 1], [1, 0]], [2.0, -3.0], (2, 2))
+        >>> s.with_values(s.to_scipy().data ** 2).to_scipy().toarray().tolist()
+        [[0.0, 4.0], [9.0, 0.0]]
+        """
         vals = _as_values(values, self.device)
         if vals.shape != (self.nnz,):
             raise ValueError(f"values: expected shape ({self.nnz},), got {tuple(vals.shape)}")
         out = SparseTensor(self._indices, vals, self._shape, validate=False, _canonical=True)
         out._crow = self._crow
+        out._perm_t = self._perm_t
+        if self._scipy is not None and isinstance(values, np.ndarray) and vals.dtype in (
+            torch.float32, torch.float64, torch.complex64, torch.complex128
+        ):
+            out._scipy = sp.csr_matrix(
+                (values, self._scipy.indices, self._scipy.indptr), shape=self._shape, copy=False
+            )
         return out
 
     def apply(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> SparseTensor:
-        """Apply an elementwise function to the stored values (zeros stay zeros)."""
+        """Apply an elementwise torch function to the stored values (zeros stay zeros).
+
+        Parameters
+        ----------
+        fn : callable
+            Maps the values tensor to a tensor of the same shape.
+
+        Returns
+        -------
+        SparseTensor
+
+        Examples
+        --------
+        >>> import torch
+        >>> SparseTensor([[0], [1]], [-3.0], (1, 2)).apply(torch.square).values.tolist()
+        [9.0]
+        """
         return self.with_values(fn(self.values_or_ones()))
 
+    def transpose_order(self) -> torch.Tensor:
+        """The permutation taking this tensor's entries to its transpose's CSR order.
+
+        ``self.T.values == self.values[self.transpose_order()]``. Computed once and cached:
+        it is the one transpose path (``transpose`` and ``SparseLinearPlan`` both use it).
+
+        Returns
+        -------
+        Tensor of int64, shape ``nnz``
+
+        Examples
+        --------
+        >>> s = SparseTensor([[0, 0, 1], [1, 2, 0]], [1.0, 2.0, 3.0], (2, 3))
+        >>> s.transpose_order().tolist()
+        [2, 0, 1]
+        """
+        if self._perm_t is None:
+            # entries are sorted by row, so a stable sort by column gives (column, row) order
+            self._perm_t = torch.sort(self.col, stable=True).indices
+        return self._perm_t
+
     def transpose(self) -> SparseTensor:
+        """The transpose, in canonical CSR order (cached; the two share their values).
+
+        Returns
+        -------
+        SparseTensor
+
+        Examples
+        --------
+        >>> s = SparseTensor([[0], [2]], [5.0], (1, 3))
+        >>> s.T.shape, s.T.to_dense().tolist()
+        ((3, 1), [[0.0], [0.0], [5.0]])
+        """
         if self._transpose is None:
-            t = SparseTensor(self._indices.flip(0), self._values, self._shape[::-1], validate=False)
+            perm = self.transpose_order()
+            vals = None if self._values is None else self._values[perm]
+            t = SparseTensor(
+                self._indices[:, perm].flip(0), vals, self._shape[::-1],
+                validate=False, _canonical=True,
+            )
             t._transpose = self
             self._transpose = t
         return self._transpose
+
+    def kron(self, other: SparseTensor) -> SparseTensor:
+        """Kronecker product ``self ⊗ other`` (patterns give a pattern).
+
+        A separable support (rows of one factor times columns of another, as in KroSBL's
+        Kronecker-structured prior) is the Kronecker product of its 1-D supports.
+
+        Parameters
+        ----------
+        other : SparseTensor
+
+        Returns
+        -------
+        SparseTensor, shape ``(m1 * m2, n1 * n2)``
+
+        Examples
+        --------
+        >>> a = SparseTensor.from_rows([[0, 2]], 3)
+        >>> b = SparseTensor.from_rows([[1]], 2)
+        >>> a.kron(b).col.tolist()  # flat indices of the separable support
+        [1, 5]
+        """
+        if not isinstance(other, SparseTensor):
+            raise TypeError(f"other: expected a SparseTensor, got {type(other).__name__}")
+        m2, n2 = other.shape
+        row = (self.row[:, None] * m2 + other.row[None, :]).reshape(-1)
+        col = (self.col[:, None] * n2 + other.col[None, :]).reshape(-1)
+        if self._values is None and other._values is None:
+            vals = None
+        else:
+            dtype = (self._values if self._values is not None else other._values).dtype
+            vals = (
+                self.values_or_ones(dtype)[:, None] * other.values_or_ones(dtype)[None, :]
+            ).reshape(-1)
+        shape = (self._shape[0] * m2, self._shape[1] * n2)
+        return SparseTensor(torch.stack((row, col)), vals, shape, validate=False)
 
     @property
     def T(self) -> SparseTensor:  # noqa: N802 - numpy/torch name
