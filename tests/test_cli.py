@@ -47,3 +47,43 @@ def test_helpers():
     with pytest.raises(ValueError, match="repeat"):
         best_time(lambda: 1, repeat=0)
     assert markdown_table([{"a": 1.23456, "b": "x"}], ["a", "b"]).splitlines()[2] == "| 1.23 | x |"
+
+
+def test_bench_accepts_only_listed_names():
+    # A path reaching outside benchmarks/ must not run (it used to execute any file).
+    with pytest.raises(SystemExit, match="no benchmark '../bayesparse/__init__'"):
+        main(["bench", "../bayesparse/__init__"])
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    from bayesparse import __version__
+
+    assert capsys.readouterr().out.strip() == f"bayesparse {__version__}"
+
+
+def test_tour_unknown_step_is_one_line_without_traceback(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["tour", "--only", "nosuchstep"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown steps ['nosuchstep']" in err and "Traceback" not in err
+
+
+def test_bench_from_a_wheel_says_to_use_a_checkout(monkeypatch):
+    import bayesparse.cli as cli
+
+    def missing():
+        raise FileNotFoundError("no benchmarks")
+
+    monkeypatch.setattr(cli, "benchmarks_dir", missing)
+    with pytest.raises(SystemExit, match="source checkout"):
+        main(["bench", "sbl"])
+
+
+def test_bench_usage_names_only_required_arguments(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    assert "usage: bayesparse bench NAME [ARGS ...]" in capsys.readouterr().out

@@ -16,6 +16,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 
+class UnknownStepError(ValueError):
+    """``only`` names a tour step that does not exist."""
+
+
 @dataclass
 class TourRow:
     """One line of the tour's summary table."""
@@ -45,7 +49,7 @@ def run_tour(out: Path, only: list[str] | None = None) -> list[TourRow]:
         unknown = set(only) - {s.NAME for s in chosen}
         if unknown:
             names = ", ".join(s.NAME for s in steps())
-            raise ValueError(f"only: unknown steps {sorted(unknown)}; available: {names}")
+            raise UnknownStepError(f"only: unknown steps {sorted(unknown)}; available: {names}")
     rows: list[TourRow] = []
     bar = tqdm(chosen, desc="bayesparse tour", unit="step")
     for step in bar:
