@@ -52,7 +52,9 @@ Pruning removes factor entries (and with them whole Kronecker slices of :math:`x
 variance falls below ``prune_abs`` or ``prune_rel * max``. The noise variance is either given or
 learned by the EM rule :math:`\\sigma^2 \\leftarrow (\\|y - A\\mu\\|^2 + \\sigma^2 \\sum_n
 (1 - \\Sigma_{nn}/\\gamma_n))/M`, whose trace term equals
-:math:`\\sum \\otimes\\lambda / (\\sigma^2 + \\otimes\\lambda)`.
+:math:`\\sum \\otimes\\lambda / (\\sigma^2 + \\otimes\\lambda)`. A learned :math:`\\sigma^2`
+starts at ``noise_init`` :math:`\\|y\\|^2/M` and is held for ``noise_warmup`` iterations: from
+the flat initial :math:`\\gamma` the rule would absorb the signal into the noise.
 
 Examples
 --------

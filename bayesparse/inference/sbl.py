@@ -23,7 +23,8 @@ computed in whichever space is smaller: when the :math:`K` active columns outnum
 - MacKay: :math:`\\gamma_i \\leftarrow |\\mu_i|^2/\\rho_i`,
   :math:`\\sigma^2 \\leftarrow \\|y-\\Phi\\mu\\|^2/(M - \\sum_i \\rho_i)`.
 
-Columns whose :math:`\\gamma_i` falls below ``prune_rel * max(γ)`` are removed.
+Columns whose :math:`\\gamma_i` falls below ``prune_rel * max(γ)`` are removed. A learned
+:math:`\\sigma^2` is held at its start for ``noise_warmup`` iterations before its rule runs.
 
 Examples
 --------

@@ -143,7 +143,7 @@ class KroneckerSBL(BaseEstimator):
         if not res.converged:
             warnings.warn(f"KroneckerSBL: reached max_iter={self.max_iter} before the relative "
                           f"change of γ fell below tol={self.tol}; increase max_iter",
-                          ConvergenceWarning, stacklevel=2)
+                          ConvergenceWarning, stacklevel=3)
         sizes = [g.size for g in res.gammas]
         flat = np.ravel_multi_index(np.ix_(*res.active), sizes).ravel()
         self.support_ = SparseTensor.from_rows([np.sort(flat)], math.prod(sizes))

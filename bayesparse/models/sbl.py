@@ -145,7 +145,7 @@ class SBLRegression(RegressorMixin, BaseEstimator):
         if not res.converged:
             warnings.warn(f"SBLRegression: reached max_iter={self.max_iter} before the relative "
                           f"change of γ fell below tol={self.tol}; increase max_iter",
-                          ConvergenceWarning, stacklevel=2)
+                          ConvergenceWarning, stacklevel=3)
         self.intercept_ = y_mean - x_mean @ self.coef_
         return self
 

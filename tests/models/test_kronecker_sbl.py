@@ -103,7 +103,7 @@ def test_am_updates_decrease_sbl_cost(seed, ways, complex_data, learn):
     M = int(np.prod([s[0] for s in shapes]))
     y = rng.normal(size=M) + (1j * rng.normal(size=M) if complex_data else 0)
     res = kronecker_sbl(As, y, method="am", noise_variance=None if learn else 0.5,
-                        max_iter=25, tol=0.0, prune_abs=0.0, inner_tol=0.0)
+                        max_iter=25, tol=0.0, prune_abs=0.0, prune_rel=0.0, inner_tol=0.0)
     cost = np.array(res.cost)
     assert np.all(np.diff(cost) <= 1e-9 * np.abs(cost[:-1]) + 1e-9)
     if not learn:  # cost reported by the solver is the closed-form SBL cost
