@@ -4,7 +4,8 @@
 sides (``S @ X`` and ``X @ S``), float32 and float64. Each case times adjacent pairs of samples
 (ours then raw, raw then ours, …); the overhead is the median per-pair CPU-time ratio, which
 load from other processes hits alike on both sides.
-Writes benchmarks/results/sparse.{json,png}.
+Writes benchmarks/results/sparse.{json,png}; ``--report`` writes docs/results/sparse.md from
+the recorded JSON.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from bayesparse.benchmarking import markdown_table, result_path, write_results
+from bayesparse.benchmarking import (
+    load_results,
+    markdown_table,
+    result_path,
+    write_report,
+    write_results,
+)
 from bayesparse.sparse import random_pattern
 
 
@@ -51,15 +58,43 @@ def paired(ours, raw, pairs: int, sample_s: float = 0.04) -> dict:
             "wall_overhead": best_ours / best_raw - 1}
 
 
+COLUMNS = ["dtype", "k", "backend", "product", "overhead", "wall_overhead", "ours_s", "raw_s"]
+
+
+def report() -> None:
+    """docs/results/sparse.md from the recorded JSON."""
+    res = load_results("sparse")
+    p, env = res["params"], res.get("environment", {})
+    commit = env.get("git", {}).get("commit", res.get("git", {}).get("commit", "unknown"))
+    text = (
+        "# SparseTensor product overhead\n\n"
+        f"`SparseTensor @` against raw torch.sparse / scipy.sparse on the same matrix: "
+        f"{p['n']}x{p['n']}, {p['nnz']} non-zeros, {p['repeat']} sample pairs, "
+        f"{p['torch_threads']} torch thread(s); {res['method']}. "
+        f"Target: {res['target']}. Worst case: {res['worst_overhead']:+.1%}. "
+        f"Commit `{commit}`.\n\n"
+        + markdown_table(res["cases"], COLUMNS)
+        + "\n![overhead per case](../../benchmarks/results/sparse.png)\n"
+    )
+    print(write_report("sparse", text))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="10^4 x 10^4, fewer repeats")
+    parser.add_argument("--quick", action="store_true",
+                        help="2000 x 2000, few repeats: a few seconds, a smoke run")
+    parser.add_argument("--report", action="store_true",
+                        help="write docs/results/sparse.md from the recorded JSON and exit")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: OpenMP spin-waits blur CPU time on a "
                              "shared machine; the wrapper's cost is per call, not per thread)")
     args = parser.parse_args()
+    if args.report:
+        report()
+        return
     torch.set_num_threads(args.threads)
-    n, nnz, repeat = (10**4, 10**5, 6) if args.quick else (10**5, 10**6, 31)
+    n, nnz, repeat = (2000, 2 * 10**4, 2) if args.quick else (10**5, 10**6, 31)
+    sample_s = 0.005 if args.quick else 0.04
     pat = random_pattern((n, n), nnz / n**2, random_state=0)
     rng = np.random.default_rng(0)
     cases = []
@@ -90,7 +125,7 @@ def main() -> None:
             for (backend, side), (ours, raw) in pairs.items():
                 cases.append({"dtype": str(dtype).removeprefix("torch."), "k": k,
                               "backend": backend, "product": side,
-                              **paired(ours, raw, repeat)})
+                              **paired(ours, raw, repeat, sample_s)})
     worst = max(c["overhead"] for c in cases)
     params = {"n": n, "nnz": pat.nnz, "repeat": repeat, "quick": args.quick,
               "torch_threads": torch.get_num_threads()}
