@@ -7,8 +7,16 @@ outcome transform), (ii) maximize a Monte-Carlo acquisition function over ``q`` 
 candidates with ``optimize_acqf`` (``num_restarts=10``, ``raw_samples=512`` by default, the
 ``q`` points chosen sequentially-greedily, each conditioned on the earlier ones; the
 reference code used 2 and 16) and fixed quasi-Monte-Carlo or index base samples, (iii)
-evaluate the objective, until ``budget`` evaluations. Objectives are *minimized*; botorch
-maximizes ``-f``.
+evaluate the objective, until ``budget`` evaluations. Objectives are *minimized* (botorch
+maximizes ``-f``) unless ``maximize=True``.
+
+No evaluation is lost: when the objective raises, :class:`BOError` carries the history so far
+(``err.result``), and ``run(budget, history=err.result)`` resumes from it. Non-finite values
+either stop the run the same way (``on_nan="raise"``) or are left out of the surrogate's data
+and kept in ``BOResult.X_failed`` (``on_nan="skip"``). With ``executor=`` (any
+``concurrent.futures.Executor``, e.g. a process pool or ``dask.distributed``'s
+``Client.get_executor()``), the points of each batch are evaluated concurrently, one call of
+``f`` per point.
 
 Acquisitions: ``qLogEI`` (Ament et al., NeurIPS 2023, eq. 7), ``qUCB`` (Wilson et al., NeurIPS
 2018, eq. 8), ``qLogNEI``, and for several objectives ``qLogNEHVI`` (Daulton et al., NeurIPS
@@ -33,8 +41,10 @@ hyper-parameters, to keep the example fast:
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,11 +92,15 @@ def fit_surrogate(surrogate: str | Callable[..., Model], train_X: Tensor, train_
     """Fit a surrogate by name (``"gp"`` or a key of :data:`SURROGATES`) or by a callable.
 
     A callable is called as ``surrogate(train_X, train_Y, random_state=...)`` and must return
-    a fitted botorch ``Model``. Single-output surrogates are fitted per column and joined in a
-    ``ModelList`` when ``train_Y`` has several columns.
+    a fitted botorch ``Model`` (``TypeError`` otherwise). Single-output surrogates are fitted
+    per column and joined in a ``ModelList`` when ``train_Y`` has several columns.
     """
     if callable(surrogate):
-        return surrogate(train_X, train_Y, random_state=random_state, **options)
+        model = surrogate(train_X, train_Y, random_state=random_state, **options)
+        if not isinstance(model, Model):
+            raise TypeError(f"surrogate: the callable must return a fitted botorch Model, got "
+                            f"{type(model).__name__}")
+        return model
     if surrogate != "gp" and surrogate not in SURROGATES:
         raise ValueError(f"surrogate: unknown {surrogate!r}; choose 'gp', "
                          f"{', '.join(repr(k) for k in SURROGATES)}, 'random' or a callable")
@@ -118,6 +132,9 @@ class BOResult:
         hypervolume so far (several objectives, w.r.t. ``ref_point``).
     fit_seconds, acq_seconds : list of float
         Surrogate fitting and acquisition optimization time of every BO iteration.
+    X_failed : Tensor
+        ``k x d`` points whose evaluation was non-finite and skipped (``on_nan="skip"``);
+        they count towards the budget but not in ``X``, ``Y``.
     """
 
     X: Tensor
@@ -125,12 +142,41 @@ class BOResult:
     best: Tensor
     fit_seconds: list[float] = field(default_factory=list)
     acq_seconds: list[float] = field(default_factory=list)
+    X_failed: Tensor = field(default_factory=lambda: torch.empty(0))
+
+    @property
+    def n_evaluations(self) -> int:
+        """Number of calls spent, finite or skipped."""
+        return self.X.shape[0] + (self.X_failed.shape[0] if self.X_failed.numel() else 0)
 
     @property
     def seconds_per_iteration(self) -> float:
         """Mean wall time of one BO iteration (fit + acquisition)."""
         n = len(self.fit_seconds)
         return (sum(self.fit_seconds) + sum(self.acq_seconds)) / n if n else 0.0
+
+
+class BOError(ValueError):
+    """The objective failed or returned NaN/inf; ``result`` (alias ``history``) keeps the data.
+
+    Pass ``err.result`` as ``history=`` to :func:`minimize` or :meth:`BayesianOptimizer.run`
+    to resume without re-evaluating.
+    """
+
+    def __init__(self, message: str, result: BOResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+    @property
+    def history(self) -> BOResult:
+        """The evaluations made before the failure (same as ``result``)."""
+        return self.result
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def _best_so_far(Y: Tensor, m: int, ref_point: Tensor | None) -> Tensor:
@@ -188,6 +234,21 @@ class BayesianOptimizer:
         torch's global generator).
     progress : bool, default=True
         Show a tqdm bar.
+    maximize : bool, default=False
+        Maximize the objectives instead (``Y`` and ``best`` stay on ``f``'s scale; the
+        hypervolume's ``ref_point`` is then on that scale too).
+    on_nan : {"raise", "skip"}, default="raise"
+        Non-finite evaluation: raise :class:`BOError` carrying the history, or record the
+        point in ``X_failed`` and go on (it counts towards the budget).
+    executor : concurrent.futures.Executor, optional
+        Evaluate the points of each batch concurrently, ``f`` called on one ``1 x d`` point
+        per task (``f`` must be picklable for process pools). Results equal the serial run.
+
+    Notes
+    -----
+    A callable surrogate receives ``train_X`` in ``[0, 1]^d`` (the bounds mapped to the unit
+    cube) and ``train_Y`` on botorch's *maximization* scale (``-f`` unless ``maximize``), raw
+    (not standardized), ``n x (m + c)`` in float64; it must return a fitted botorch ``Model``.
     """
 
     def __init__(self, f: Callable[[Tensor], Tensor], bounds: Tensor, *,
@@ -197,12 +258,15 @@ class BayesianOptimizer:
                  mc_samples: int = 128, beta: float = 2.0,
                  acq_options: dict[str, Any] | None = None,
                  surrogate_options: dict[str, Any] | None = None,
-                 random_state: int | None = None, progress: bool = True) -> None:
+                 random_state: int | None = None, progress: bool = True,
+                 maximize: bool = False, on_nan: str = "raise",
+                 executor: Executor | None = None) -> None:
         if not callable(f):
             raise TypeError(f"f: expected a callable, got {type(f).__name__}")
         bounds = torch.as_tensor(bounds, dtype=torch.float64)
-        if bounds.ndim != 2 or bounds.shape[0] != 2 or not (bounds[1] > bounds[0]).all():
-            raise ValueError(f"bounds: expected a 2 x d tensor with upper > lower, got "
+        if bounds.ndim != 2 or bounds.shape[0] != 2 or not torch.isfinite(bounds).all() \
+                or not (bounds[1] > bounds[0]).all():
+            raise ValueError(f"bounds: expected a finite 2 x d tensor with upper > lower, got "
                              f"{tuple(bounds.shape)} {bounds.tolist()}")
         if ref_point is not None:
             acquisition = "qlognehvi"
@@ -214,9 +278,14 @@ class BayesianOptimizer:
         if isinstance(surrogate, str) and surrogate not in ("gp", "random", *SURROGATES):
             raise ValueError(f"surrogate: unknown {surrogate!r}; choose 'gp', 'random', "
                              f"{', '.join(repr(k) for k in SURROGATES)} or a callable")
-        if n_init < 2 or q < 1 or n_constraints < 0:
-            raise ValueError(f"n_init, q, n_constraints: need n_init >= 2, q >= 1, "
-                             f"n_constraints >= 0; got {n_init}, {q}, {n_constraints}")
+        n_init, q = _check_int("n_init", n_init, 2), _check_int("q", q, 1)
+        n_constraints = _check_int("n_constraints", n_constraints, 0)
+        if on_nan not in ("raise", "skip"):
+            raise ValueError(f"on_nan: expected 'raise' or 'skip', got {on_nan!r}")
+        if executor is not None and not isinstance(executor, Executor):
+            raise TypeError(f"executor: expected a concurrent.futures.Executor, got "
+                            f"{type(executor).__name__}")
+        self.maximize, self.on_nan, self.executor = bool(maximize), on_nan, executor
         self.f, self.bounds, self.surrogate, self.acquisition = f, bounds, surrogate, acquisition
         self.n_init, self.q, self.n_constraints = n_init, q, n_constraints
         self.ref_point = None if ref_point is None else torch.as_tensor(ref_point,
@@ -226,20 +295,64 @@ class BayesianOptimizer:
         self.acq_options = dict(acq_options or {})
         self.random_state, self.progress = random_state, progress
 
-    def _evaluate(self, U: Tensor) -> Tensor:
+    def _call(self, X: Tensor) -> Tensor:
+        if self.executor is None:
+            out = [self.f(X)]
+        else:
+            futures = [self.executor.submit(self.f, X[i:i + 1]) for i in range(X.shape[0])]
+            out = [fut.result() for fut in futures]
+        try:
+            parts = [torch.as_tensor(o, dtype=torch.float64) for o in out]
+            n = [X.shape[0]] if len(parts) == 1 else [1] * len(parts)
+            if any(p.ndim > 2 or (p.ndim == 2 and p.shape[0] != k)
+                   for p, k in zip(parts, n, strict=True)):
+                raise ValueError("wrong shape")
+            return torch.cat([p.reshape(k, -1) for p, k in zip(parts, n, strict=True)])
+        except (TypeError, ValueError, RuntimeError) as exc:
+            shapes = [tuple(torch.as_tensor(o).shape) for o in out]
+            raise ValueError(f"f: expected {X.shape[0]} values or a {X.shape[0]} x k tensor "
+                             f"for {X.shape[0]} points, got shapes {shapes}") from exc
+
+    def _evaluate(self, U: Tensor, state: dict[str, Any]) -> None:
+        """Evaluate ``f`` at unit-cube points ``U``; append to ``state`` or raise BOError."""
         X = self.bounds[0] + U * (self.bounds[1] - self.bounds[0])
-        Y = torch.as_tensor(self.f(X), dtype=torch.float64)
-        Y = Y.reshape(U.shape[0], -1)
-        if not torch.isfinite(Y).all():
-            raise ValueError("f: returned NaN or inf")
-        return Y
+        try:
+            Y = self._call(X)
+            if state["Y"].numel() and Y.shape[1] != state["Y"].shape[1]:
+                raise ValueError(f"f: returned {Y.shape[1]} columns, earlier "
+                                 f"{state['Y'].shape[1]}")
+        except Exception as exc:
+            raise BOError(f"f failed ({type(exc).__name__}: {exc}); err.result holds the "
+                          f"{state['U'].shape[0]} evaluations so far", self._result(state)) from exc
+        ok = torch.isfinite(Y).all(-1)
+        state["U"] = torch.cat([state["U"], U[ok]])
+        state["Y"] = torch.cat([state["Y"], Y[ok]]) if state["Y"].numel() else Y[ok]
+        if not ok.all() and self.on_nan == "raise":
+            raise BOError("f: returned NaN or inf (pass on_nan='skip' to go on); err.result "
+                          "holds the finite evaluations", self._result(state))
+        state["U_failed"] = torch.cat([state["U_failed"], U[~ok]])
+
+    def _result(self, state: dict[str, Any]) -> BOResult:
+        unit = lambda U: self.bounds[0] + U * (self.bounds[1] - self.bounds[0])  # noqa: E731
+        Y = state["Y"] if state["Y"].numel() else torch.empty(0, 1, dtype=torch.float64)
+        m = Y.shape[1] - self.n_constraints
+        sign = -1.0 if self.maximize else 1.0
+        best = torch.empty(0, dtype=torch.float64)
+        if Y.shape[0] and m >= 1 and (m > 1) == (self.ref_point is not None):
+            ref = None if self.ref_point is None else sign * self.ref_point
+            best = _best_so_far(torch.cat([sign * Y[:, :m], Y[:, m:]], -1), m, ref)
+            if m == 1:
+                best = sign * best
+        return BOResult(unit(state["U"]), Y, best, list(state["fit"]), list(state["acq"]),
+                        unit(state["U_failed"]))
 
     def _acquisition(self, model: Model, U: Tensor, Y: Tensor, m: int, seed: int):
         sampler = get_sampler(model.posterior(U[:1]), sample_shape=torch.Size([self.mc_samples]),
                               seed=seed)
         if self.acquisition == "qlognehvi":
+            ref = self.ref_point if self.maximize else -self.ref_point
             return qLogNoisyExpectedHypervolumeImprovement(
-                model, ref_point=(-self.ref_point).tolist(), X_baseline=U, sampler=sampler,
+                model, ref_point=ref.tolist(), X_baseline=U, sampler=sampler,
                 prune_baseline=True)
         constraints, objective = None, None
         if self.n_constraints:
@@ -260,65 +373,113 @@ class BayesianOptimizer:
                              "'qlognei'")
         return qUpperConfidenceBound(model, beta=self.beta, sampler=sampler)
 
-    def run(self, budget: int) -> BOResult:
-        """Evaluate ``f`` ``budget`` times (Sobol design, then BO batches); return the history."""
-        if budget < self.n_init:
-            raise ValueError(f"budget: expected >= n_init={self.n_init}, got {budget}")
+    def run(self, budget: int, history: BOResult | None = None) -> BOResult:
+        """Evaluate ``f`` up to ``budget`` times (Sobol design, then BO batches).
+
+        Parameters
+        ----------
+        budget : int
+            Total number of evaluations, including those in ``history``.
+        history : BOResult, optional
+            Earlier evaluations (e.g. ``err.result`` of a :class:`BOError`) to resume from;
+            they are not re-evaluated.
+
+        Returns
+        -------
+        BOResult
+            Every evaluation, the best-so-far curve and timings.
+        """
+        budget = _check_int("budget", budget, self.n_init)
         d = self.bounds.shape[1]
         seed = (int(torch.randint(2**20, (1,))) if self.random_state is None
                 else int(self.random_state))
         sobol = SobolEngine(d, scramble=True, seed=seed)
-        U = sobol.draw(self.n_init, dtype=torch.float64)
-        Yf = self._evaluate(U)
-        m = Yf.shape[1] - self.n_constraints
+        empty = torch.empty(0, d, dtype=torch.float64)
+        state: dict[str, Any] = {"U": empty, "Y": torch.empty(0, dtype=torch.float64),
+                                 "U_failed": empty, "fit": [], "acq": []}
+        if history is not None:
+            if not isinstance(history, BOResult):
+                raise TypeError(f"history: expected a BOResult (e.g. err.result), got "
+                                f"{type(history).__name__}")
+            to_unit = lambda X: ((torch.as_tensor(X, dtype=torch.float64).reshape(-1, d)  # noqa: E731
+                                  - self.bounds[0]) / (self.bounds[1] - self.bounds[0]))
+            state.update(U=to_unit(history.X), Y=history.Y.to(torch.float64),
+                         U_failed=to_unit(history.X_failed), fit=list(history.fit_seconds),
+                         acq=list(history.acq_seconds))
+            if state["Y"].shape[0] != state["U"].shape[0]:
+                raise ValueError("history: X and Y have different numbers of rows")
+        done = state["U"].shape[0] + state["U_failed"].shape[0]
+        if done < self.n_init:
+            sobol.fast_forward(done)
+            self._evaluate(sobol.draw(self.n_init - done, dtype=torch.float64), state)
+        else:
+            sobol.fast_forward(self.n_init)
+        if state["Y"].shape[0] < 2:
+            raise BOError(f"f: only {state['Y'].shape[0]} finite values in the initial design; "
+                          "increase n_init", self._result(state))
+        m = state["Y"].shape[1] - self.n_constraints
         if m < 1 or (m > 1) != (self.ref_point is not None):
-            raise ValueError(f"f, ref_point: f returned {Yf.shape[1]} columns with "
+            raise ValueError(f"f, ref_point: f returned {state['Y'].shape[1]} columns with "
                              f"n_constraints={self.n_constraints}; several objectives need a "
                              "ref_point and one objective must not have one")
+        # botorch maximizes: the surrogate models -f on the minimization scale (and -c).
+        sign = torch.ones(state["Y"].shape[1], dtype=torch.float64)
+        sign[:m] = 1.0 if self.maximize else -1.0
+        sign[m:] = -1.0
         unit = torch.stack([torch.zeros(d), torch.ones(d)]).double()
-        result = BOResult(U, Yf, torch.empty(0))
-        bar = tqdm(total=budget, initial=self.n_init, disable=not self.progress,
+        n_done = state["U"].shape[0] + state["U_failed"].shape[0]
+        bar = tqdm(total=budget, initial=min(n_done, budget), disable=not self.progress,
                    desc=f"BO ({self.surrogate if isinstance(self.surrogate, str) else 'custom'})")
-        it = 0
-        while U.shape[0] < budget:
-            q = min(self.q, budget - U.shape[0])
-            start = time.perf_counter()
-            if self.surrogate == "random":
-                cand = sobol.draw(q, dtype=torch.float64)
-                result.fit_seconds.append(0.0)
-            else:
-                # botorch maximizes: the surrogate models -f (objectives and constraints).
-                model = fit_surrogate(self.surrogate, U, -Yf, random_state=seed * 1000 + it,
-                                      **self.surrogate_options)
-                result.fit_seconds.append(time.perf_counter() - start)
+        it = len(state["fit"])
+        try:
+            while n_done < budget:
+                q = min(self.q, budget - n_done)
                 start = time.perf_counter()
-                acqf = self._acquisition(model, U, -Yf, m, seed * 1000 + it)
-                with torch.random.fork_rng():
-                    torch.manual_seed(seed * 1000 + it)
-                    cand, _ = optimize_acqf(acqf, bounds=unit, q=q,
-                                            num_restarts=self.num_restarts,
-                                            raw_samples=self.raw_samples, sequential=True,
-                                            options=self.acq_options)
-            result.acq_seconds.append(time.perf_counter() - start)
-            U = torch.cat([U, cand.detach()])
-            Yf = torch.cat([Yf, self._evaluate(cand.detach())])
-            bar.update(q)
-            it += 1
-        bar.close()
-        result.X = self.bounds[0] + U * (self.bounds[1] - self.bounds[0])
-        result.Y = Yf
-        result.best = _best_so_far(Yf, m, self.ref_point)
-        return result
+                U, Yt = state["U"], sign * state["Y"]
+                if self.surrogate == "random":
+                    cand = sobol.draw(q, dtype=torch.float64)
+                    fit_time = 0.0
+                else:
+                    model = fit_surrogate(self.surrogate, U, Yt, random_state=seed * 1000 + it,
+                                          **self.surrogate_options)
+                    fit_time = time.perf_counter() - start
+                    start = time.perf_counter()
+                    acqf = self._acquisition(model, U, Yt, m, seed * 1000 + it)
+                    with torch.random.fork_rng():
+                        torch.manual_seed(seed * 1000 + it)
+                        cand, _ = optimize_acqf(acqf, bounds=unit, q=q,
+                                                num_restarts=self.num_restarts,
+                                                raw_samples=self.raw_samples, sequential=True,
+                                                options=self.acq_options)
+                acq_time = time.perf_counter() - start
+                self._evaluate(cand.detach(), state)
+                # Timings are recorded with their batch, so a resumed run re-seeds iteration
+                # `it` exactly as an uninterrupted one would.
+                state["fit"].append(fit_time)
+                state["acq"].append(acq_time)
+                n_done += q
+                bar.update(q)
+                it += 1
+        finally:
+            bar.close()
+        return self._result(state)
 
 
 def minimize(f: Callable[[Tensor], Tensor], bounds: Tensor, *,
              surrogate: str | Callable[..., Model] = "gp", acquisition: str = "qlogei",
              n_init: int = 10, budget: int = 50, q: int = 1, random_state: int | None = None,
-             **kwargs: Any) -> BOResult:
+             history: BOResult | None = None, **kwargs: Any) -> BOResult:
     """Minimize ``f`` over the box ``bounds`` by Bayesian optimization.
 
-    A functional shortcut for ``BayesianOptimizer(f, bounds, ...).run(budget)``; see
-    :class:`BayesianOptimizer` for every argument.
+    A functional shortcut for ``BayesianOptimizer(f, bounds, ...).run(budget, history)``; see
+    :class:`BayesianOptimizer` for every argument (``maximize``, ``on_nan``, ``executor``)
+    and :meth:`BayesianOptimizer.run` for ``budget`` and ``history``.
+
+    Raises
+    ------
+    BOError
+        When ``f`` raises or (``on_nan="raise"``) returns NaN/inf; ``err.result`` holds every
+        evaluation so far, to resume with ``minimize(..., history=err.result)``.
 
     Returns
     -------
@@ -327,4 +488,4 @@ def minimize(f: Callable[[Tensor], Tensor], bounds: Tensor, *,
     """
     return BayesianOptimizer(f, bounds, surrogate=surrogate, acquisition=acquisition,
                              n_init=n_init, q=q, random_state=random_state,
-                             **kwargs).run(budget)
+                             **kwargs).run(budget, history)
