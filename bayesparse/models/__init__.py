@@ -21,3 +21,7 @@ from bayesparse.models.sparsey import SparseyMemory as SparseyMemory
 from bayesparse.models.bcd_estimators import BCDElasticNet as BCDElasticNet
 from bayesparse.models.bcd_estimators import BCDLasso as BCDLasso
 from bayesparse.models.bcd_estimators import bcd_lasso_path as bcd_lasso_path
+from bayesparse.models.fastrp import FastRP as FastRP
+from bayesparse.models.random_projection import (
+    VerySparseRandomProjection as VerySparseRandomProjection,
+)
