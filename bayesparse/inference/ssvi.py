@@ -344,6 +344,8 @@ def ssvi(
                                              matmul_only=matmul_only)
             beta = min(1.0, step / max(kl_warmup * total, 1.0))
             loss = nll(net(xb, "lrt", gen), yb) + beta * kl_scale / n * net.kl()
+            if not torch.isfinite(loss.detach()):
+                raise FloatingPointError(_divergence_message("loss", step, lr))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -352,10 +354,21 @@ def ssvi(
                 log[key + "_matmul"] += train_step_flops(g, len(idx), matmul_only=True)
             epoch_loss += float(loss.detach()) * len(idx)
             step += 1
+        # The last step's update is not seen by any loss, so the parameters are checked too.
+        if not all(bool(torch.isfinite(p.detach()).all()) for p in params):
+            raise FloatingPointError(_divergence_message("parameters", step, lr))
         log["loss"].append(epoch_loss / n)
         bar.set_postfix(loss=f"{log['loss'][-1]:.4f}")
     log["n_steps"] = step
     return log
+
+
+def _divergence_message(what: str, step: int, lr: float) -> str:
+    return (
+        f"ssvi: the training {what} became NaN or infinite at step {step}; the optimization "
+        f"diverged, most likely because lr={lr!r} is too large (try 10x smaller), or because "
+        "X or y are badly scaled (standardize them) or contain NaN/inf"
+    )
 
 
 def _support_step(

@@ -260,8 +260,11 @@ class SparseBNNRegressor(RegressorMixin, _SparseBNNBase):
     def fit(self, X: Any, y: Any) -> SparseBNNRegressor:
         """Fit the posterior by SSVI; returns ``self``."""
         X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=True)
-        self.y_mean_ = float(np.mean(y))
-        self.y_scale_ = float(np.std(y)) or 1.0
+        # Standardize through the largest magnitude first: y**2 overflows float64 for
+        # |y| ~ 1e200, and training runs in float32.
+        peak = float(np.max(np.abs(y))) or 1.0
+        self.y_mean_ = float(np.mean(y / peak)) * peak
+        self.y_scale_ = (float(np.std(y / peak)) * peak) or 1.0
         nll = GaussianNLL()
         self._fit_net(X, ((y - self.y_mean_) / self.y_scale_).astype(np.float32), 1, nll)
         self.noise_std_ = float(torch.exp(nll.log_std.detach())) * self.y_scale_
@@ -271,8 +274,11 @@ class SparseBNNRegressor(RegressorMixin, _SparseBNNBase):
         self, X: Any, return_std: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Posterior predictive mean (and total std: weight uncertainty plus noise)."""
-        out = self._samples(X)[..., 0].numpy() * self.y_scale_ + self.y_mean_
-        mean = out.mean(0)
+        # Moments in standardized units, unscaled in float64 last: squares of targets near
+        # 1e200 (or float32 values beyond ~3e38) would overflow.
+        out = self._samples(X)[..., 0].numpy().astype(np.float64)
+        mean = out.mean(0) * self.y_scale_ + self.y_mean_
         if not return_std:
             return mean
-        return mean, np.sqrt(out.var(0) + self.noise_std_**2)
+        noise = self.noise_std_ / self.y_scale_
+        return mean, np.sqrt(out.var(0) + noise**2) * self.y_scale_
