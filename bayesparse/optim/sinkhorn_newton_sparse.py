@@ -317,6 +317,15 @@ class _Problem:
             raise TypeError(
                 f"M: expected a numpy array or torch tensor, got {type(M).__name__}"
             )
+        for name, w in (("a", a), ("b", b)):
+            # POT's rule: one backend for all inputs (a mixed call used to drop the gradient).
+            if isinstance(w, torch.Tensor) != self.is_torch and len(w) > 0:
+                kinds = ("torch tensor", "numpy array")
+                raise TypeError(
+                    f"{name}: a {kinds[not isinstance(w, torch.Tensor)]} with M a "
+                    f"{kinds[not self.is_torch]}; pass a, b and M from one backend "
+                    "(all numpy or all torch)"
+                )
         M64 = _numpy64(M)
         if M64.ndim != 2 or min(M64.shape) == 0:
             raise ValueError(f"M: expected a non-empty 2-D cost matrix, got shape {M64.shape}")

@@ -452,3 +452,13 @@ def test_masses_equal_within_tolerance_are_rescaled():
     b = np.array([0.5, 0.5 + 1e-9])
     P = sinkhorn_newton_sparse(a, b, np.array([[0.0, 1.0], [1.0, 0.0]]), 0.1, stopThr=1e-12)
     assert np.abs(P.sum(1) - a).sum() < 1e-12
+
+
+@pytest.mark.parametrize("torch_arg", ["a", "b", "M"])
+def test_mixed_backends_raise(torch_arg):
+    # A torch `a` (requires_grad) with a numpy M returned a numpy float and dropped the gradient.
+    rng = np.random.default_rng(0)
+    args = {"a": np.full(4, 0.25), "b": np.full(4, 0.25), "M": rng.random((4, 4))}
+    args[torch_arg] = torch.tensor(args[torch_arg], requires_grad=True)
+    with pytest.raises(TypeError, match="one backend"):
+        sinkhorn_newton_sparse2(args["a"], args["b"], args["M"], 0.1)
