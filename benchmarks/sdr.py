@@ -40,7 +40,7 @@ from bayesparse.theory import simulate_union_false_match, union_false_match_prob
 
 
 def sdr_theory(quick: bool) -> None:
-    trials = 5_000 if quick else 400_000
+    trials = 5_000 if quick else 100_000
     grid_n = [1024, 16384] if quick else [1024, 2048, 4096, 16384]
     cases = []
     for n in grid_n:
