@@ -65,7 +65,7 @@ def report() -> None:
     """docs/results/sparse.md from the recorded JSON."""
     res = load_results("sparse")
     p, env = res["params"], res.get("environment", {})
-    commit = env.get("git", {}).get("commit", res.get("git", {}).get("commit", "unknown"))
+    commit = env.get("commit") or "unknown"
     text = (
         "# SparseTensor product overhead\n\n"
         f"`SparseTensor @` against raw torch.sparse / scipy.sparse on the same matrix: "

@@ -11,7 +11,6 @@ from bayesparse.sparse.kronecker import Kronecker, mode_products
 from bayesparse.sparse.linear import SparseLinearPlan, sparse_linear
 from bayesparse.sparse.patterns import (
     block_pattern,
-    block_sparsify,
     check_density,
     nm_sparsify,
     random_pattern,
@@ -25,7 +24,6 @@ __all__ = [
     "Kronecker",
     "mode_products",
     "nm_sparsify",
-    "block_sparsify",
     "block_pattern",
     "random_pattern",
     "check_density",

@@ -21,9 +21,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bayesparse.rng import check_generator
 from bayesparse.sparse.tensor import ArrayLike, SparseTensor, _dense_2d, _reject_nan
 
-__all__ = ["nm_sparsify", "block_sparsify", "random_pattern", "block_pattern", "check_density"]
+__all__ = ["nm_sparsify", "random_pattern", "block_pattern", "check_density"]
 
 
 def check_density(density: float, name: str = "density") -> float:
@@ -47,16 +48,6 @@ def check_density(density: float, name: str = "density") -> float:
     if not isinstance(density, (int, float, np.floating)) or not 0 < float(density) <= 1:
         raise ValueError(f"{name}: expected a number in (0, 1], got {density!r}")
     return float(density)
-
-
-def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or isinstance(random_state, (int, np.integer)):
-        return np.random.default_rng(random_state)
-    raise TypeError(
-        f"random_state: expected None, an int or a numpy Generator, got {random_state!r}"
-    )
 
 
 def nm_sparsify(x: ArrayLike, n: int, m: int) -> SparseTensor:
@@ -117,40 +108,6 @@ def _check_block(shape: tuple[int, int], block: tuple[int, int]) -> tuple[int, i
     return shape[0] // bh, shape[1] // bw
 
 
-def block_sparsify(x: ArrayLike, block: tuple[int, int], density: float) -> SparseTensor:
-    """Keep the blocks of largest Frobenius norm, ``round(density * n_blocks)`` of them.
-
-    Parameters
-    ----------
-    x : ndarray or Tensor, shape ``rows x cols``
-        Dense matrix; NaN entries raise ``ValueError``.
-    block : (int, int)
-        Block height and width; they must divide the shape.
-    density : float
-        Fraction of blocks kept, in ``(0, 1]``.
-
-    Returns
-    -------
-    SparseTensor
-
-    Examples
-    --------
-    >>> import torch
-    >>> block_sparsify(torch.eye(4), (2, 2), 0.5).nnz
-    8
-    """
-    t = _dense_2d(x, "x")
-    _reject_nan(t, "x", "ranking blocks by norm")
-    density = check_density(density)
-    gr, gc = _check_block(tuple(t.shape), block)
-    bh, bw = block
-    norms = t.reshape(gr, bh, gc, bw).abs().pow(2).sum(dim=(1, 3)).reshape(-1)
-    k = max(1, round(density * gr * gc))
-    chosen = norms.topk(k).indices
-    idx = _block_indices(chosen.cpu(), gc, (bh, bw)).to(t.device)
-    return SparseTensor(idx, t[idx[0], idx[1]], t.shape)
-
-
 def block_pattern(
     shape: tuple[int, int],
     block: tuple[int, int],
@@ -181,7 +138,7 @@ def block_pattern(
     density = check_density(density)
     gr, gc = _check_block(tuple(shape), block)
     k = max(1, round(density * gr * gc))
-    chosen = torch.from_numpy(_rng(random_state).choice(gr * gc, size=k, replace=False))
+    chosen = torch.from_numpy(check_generator(random_state).choice(gr * gc, size=k, replace=False))
     return SparseTensor(_block_indices(chosen, gc, tuple(block)), None, shape)
 
 
@@ -219,7 +176,7 @@ def random_pattern(
     """
     density = check_density(density)
     rows, cols = (int(s) for s in shape)
-    rng = _rng(random_state)
+    rng = check_generator(random_state)
     if per_row:
         k = max(1, round(density * cols))
         col = np.argsort(rng.random((rows, cols)), axis=1)[:, :k] if cols <= 4096 else np.stack(

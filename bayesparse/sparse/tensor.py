@@ -122,7 +122,9 @@ class SparseTensor:
     [[0.0, 0.0, 1.0], [5.0, 0.0, 0.0]]
     """
 
-    __slots__ = ("_indices", "_crow", "_values", "_shape", "_scipy", "_transpose", "_perm_t")
+    __slots__ = (
+        "_indices", "_crow", "_values", "_shape", "_scipy", "_transpose", "_perm_t", "_csr"
+    )
     # numpy must defer ``ndarray @ SparseTensor`` to __rmatmul__ instead of wrapping us in an array.
     __array_ufunc__ = None
 
@@ -169,6 +171,7 @@ class SparseTensor:
         self._scipy: sp.csr_matrix | None = None
         self._transpose: SparseTensor | None = None
         self._perm_t: torch.Tensor | None = None
+        self._csr: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -818,7 +821,12 @@ class SparseTensor:
             return torch.sparse_coo_tensor(
                 self._indices, vals, self._shape, is_coalesced=True, check_invariants=False
             )
-        return _csr_tensor(self.crow, self.col, vals, self._shape)
+        if vals is not self._values:
+            return _csr_tensor(self.crow, self.col, vals, self._shape)
+        # The values' own dtype: cached, sharing their storage (in-place edits stay visible).
+        if self._csr is None:
+            self._csr = _csr_tensor(self.crow, self.col, vals, self._shape)
+        return self._csr
 
     def __repr__(self) -> str:
         kind = "pattern" if self._values is None else str(self.dtype).removeprefix("torch.")

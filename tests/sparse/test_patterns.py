@@ -9,7 +9,6 @@ from hypothesis.extra.numpy import arrays
 
 from bayesparse.sparse import (
     block_pattern,
-    block_sparsify,
     check_density,
     nm_sparsify,
     random_pattern,
@@ -68,16 +67,6 @@ def test_random_pattern_large_and_sparse_is_fast_and_exact():
     assert p.nnz == 10**6
     key = p.row * 10**5 + p.col
     assert torch.unique(key).numel() == 10**6
-
-
-def test_block_sparsify_keeps_largest_blocks():
-    x = torch.zeros(4, 6)
-    x[2:4, 4:6] = 5.0
-    x[0:2, 0:2] = 1.0
-    x[0:2, 2:4] = 0.5
-    s = block_sparsify(x, (2, 2), density=2 / 6)
-    assert s.nnz == 8
-    assert torch.equal(s.to_dense(), torch.where(x >= 1.0, x, torch.zeros(())))
 
 
 def test_block_pattern_counts():

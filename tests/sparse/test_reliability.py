@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from bayesparse.sparse import SparseTensor, block_sparsify, nm_sparsify
+from bayesparse.sparse import SparseTensor, nm_sparsify
 from bayesparse.sparse.truncation import row_mass_truncate
 
 
@@ -79,10 +79,9 @@ NAN = torch.tensor([[1.0, float("nan"), 3.0, 0.5]])
         lambda: SparseTensor.topk(NAN, 2),
         lambda: SparseTensor.topk(NAN, 2, dim=1),
         lambda: nm_sparsify(NAN, 2, 4),
-        lambda: block_sparsify(NAN, (1, 2), 0.5),
         lambda: row_mass_truncate(NAN.numpy().astype(np.float64), 1e-3),
     ],
-    ids=["from_dense", "topk", "topk_row", "nm", "block", "row_mass"],
+    ids=["from_dense", "topk", "topk_row", "nm", "row_mass"],
 )
 def test_sparsifiers_reject_nan_naming_x(call):
     with pytest.raises(ValueError, match="x: NaN"):
