@@ -714,46 +714,6 @@ class SparseTensor:
         out = torch.zeros(self._shape[axis], dtype=v.dtype, device=self.device)
         return out.index_add(0, self._indices[axis], v)
 
-    # ------------------------------------------------------------------ arithmetic
-    def _same_pattern(self, other: SparseTensor) -> None:
-        if other.shape != self.shape or not torch.equal(other._indices, self._indices):
-            raise ValueError("other: elementwise ops need the same sparsity pattern")
-
-    def _binary(self, other: Any, op: Callable[[Any, Any], torch.Tensor]) -> SparseTensor:
-        if isinstance(other, SparseTensor):
-            self._same_pattern(other)
-            return self.with_values(op(self.values_or_ones(), other.values_or_ones()))
-        if isinstance(other, (int, float, complex)) or (
-            isinstance(other, torch.Tensor) and other.ndim == 0
-        ):
-            return self.with_values(op(self.values_or_ones(), other))
-        raise TypeError(
-            "other: expected a scalar or a SparseTensor with the same pattern, "
-            f"got {type(other).__name__}"
-        )
-
-    def __mul__(self, other: Any) -> SparseTensor:
-        return self._binary(other, torch.mul)
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other: Any) -> SparseTensor:
-        return self._binary(other, torch.div)
-
-    def __add__(self, other: Any) -> SparseTensor:
-        if not isinstance(other, SparseTensor):
-            raise TypeError("other: adding a scalar would fill the zeros; use apply() on values")
-        return self._binary(other, torch.add)
-
-    def __neg__(self) -> SparseTensor:
-        return self.apply(torch.neg)
-
-    def abs(self) -> SparseTensor:
-        return self.apply(torch.abs)
-
-    def conj(self) -> SparseTensor:
-        return self.apply(lambda v: v.conj().resolve_conj())
-
     # ------------------------------------------------------------------ products
     def matmul(self, other: Any) -> Any:
         """``self @ other``: torch dense → torch.sparse, numpy/scipy → scipy, sparse → sparse."""
