@@ -61,7 +61,28 @@ def _rows(codes: SparseTensor, name: str) -> tuple[sp.csr_matrix, np.ndarray]:
 
 
 def overlap(a: SparseTensor, b: SparseTensor | None = None) -> np.ndarray:
-    """Overlap counts ``|a_i ∧ b_j|`` for all pairs of rows (``b`` defaults to ``a``)."""
+    """Overlap counts ``|a_i ∧ b_j|`` for all pairs of rows (``b`` defaults to ``a``).
+
+    Parameters
+    ----------
+    a, b : SparseTensor
+        Binary codes, one per row (a pattern, or values that are all 1; a stored 0 is not an
+        active bit).
+
+    Returns
+    -------
+    ndarray of int, shape ``len(a) x len(b)``
+
+    Examples
+    --------
+    >>> overlap(SparseTensor.from_rows([[0, 1, 2], [2, 3]], n_cols=5)).tolist()
+    [[3, 1], [1, 2]]
+
+    References
+    ----------
+    .. [1] Ahmad & Hawkins, "How do neurons operate on sparse distributed representations?",
+       arXiv:1601.00720, 2016 (overlap, eq. 2).
+    """
     ma = _binary_csr(a, "a")
     mb = ma if b is None else _binary_csr(b, "b")
     if ma.shape[1] != mb.shape[1]:
@@ -70,7 +91,23 @@ def overlap(a: SparseTensor, b: SparseTensor | None = None) -> np.ndarray:
 
 
 def union(codes: SparseTensor) -> SparseTensor:
-    """The OR of all rows, as a ``1 x n_bits`` pattern."""
+    """The OR of all rows, as a ``1 x n_bits`` pattern.
+
+    Parameters
+    ----------
+    codes : SparseTensor
+        Binary codes, one per row.
+
+    Returns
+    -------
+    SparseTensor
+        A ``1 x n_bits`` pattern.
+
+    Examples
+    --------
+    >>> union(SparseTensor.from_rows([[0, 1], [1, 4]], n_cols=5)).col.tolist()
+    [0, 1, 4]
+    """
     m = _binary_csr(codes, "codes")
     cols = np.unique(m.indices)
     return SparseTensor.from_rows([cols], m.shape[1])

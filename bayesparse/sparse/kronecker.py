@@ -38,6 +38,18 @@ def mode_products(factors: Sequence[Any], t: Any) -> Any:
     transposes or copies, so small problems (the EM loops of KroSBL) pay little overhead.
     No checks: :class:`Kronecker` is the checked entry point. Works for numpy and torch.
 
+    Parameters
+    ----------
+    factors : sequence of 2-D arrays or tensors
+        ``F_1, ..., F_d``.
+    t : array or tensor
+        Shape ``(n_1, ..., n_d, ...)`` with ``n_k`` the columns of ``F_k``.
+
+    Returns
+    -------
+    array or tensor
+        Shape ``(m_1, ..., m_d, ...)`` with ``m_k`` the rows of ``F_k``.
+
     Examples
     --------
     >>> import numpy as np
@@ -107,14 +119,32 @@ class Kronecker:
             raise ValueError(f"{name}: expected shape ({n},) or ({n}, k), got {tuple(x.shape)}")
 
     def matvec(self, x: Any) -> Any:
-        """``(A_1 ⊗ … ⊗ A_d) x`` for a vector or a matrix of columns."""
+        """``(A_1 ⊗ … ⊗ A_d) x`` for a vector or a matrix of columns.
+
+        Parameters
+        ----------
+        x : array or tensor, shape ``(n,)`` or ``(n, k)``
+
+        Returns
+        -------
+        array or tensor, shape ``(m,)`` or ``(m, k)``
+        """
         self._check(x, self.shape[1], "x")
         return self._apply(self.factors, x, [int(f.shape[1]) for f in self.factors])
 
     matmat = matvec
 
     def rmatvec(self, y: Any) -> Any:
-        """``(A_1 ⊗ … ⊗ A_d)^H y`` (conjugate transpose)."""
+        """``(A_1 ⊗ … ⊗ A_d)^H y`` (conjugate transpose).
+
+        Parameters
+        ----------
+        y : array or tensor, shape ``(m,)`` or ``(m, k)``
+
+        Returns
+        -------
+        array or tensor, shape ``(n,)`` or ``(n, k)``
+        """
         self._check(y, self.shape[0], "y")
         return self.H.matvec(y)
 

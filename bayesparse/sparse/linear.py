@@ -74,15 +74,43 @@ class SparseLinearPlan:
         self.col_t = transposed.col
 
     def csr(self, values: torch.Tensor) -> torch.Tensor:
-        """``W`` as a torch CSR tensor holding ``values``."""
+        """``W`` as a torch CSR tensor holding ``values``.
+
+        Parameters
+        ----------
+        values : Tensor, shape ``nnz``
+            In the support's CSR order.
+
+        Returns
+        -------
+        Tensor (sparse CSR)
+        """
         return _csr_tensor(self.crow, self.col, values, self.shape)
 
     def csr_t(self, values: torch.Tensor) -> torch.Tensor:
-        """``W.T`` as a torch CSR tensor (``values`` given in ``W``'s order)."""
+        """``W.T`` as a torch CSR tensor (``values`` given in ``W``'s order).
+
+        Parameters
+        ----------
+        values : Tensor, shape ``nnz``
+
+        Returns
+        -------
+        Tensor (sparse CSR)
+        """
         return _csr_tensor(self.crow_t, self.col_t, values[self.perm_t], self.shape[::-1])
 
     def densify(self, values: torch.Tensor) -> torch.Tensor:
-        """Dense ``out x in`` weight with ``values`` on the support (differentiable)."""
+        """Dense ``out x in`` weight with ``values`` on the support (differentiable).
+
+        Parameters
+        ----------
+        values : Tensor, shape ``nnz``
+
+        Returns
+        -------
+        Tensor, shape ``self.shape``
+        """
         out = values.new_zeros(self.shape)
         return out.index_put((self.support.row, self.col), values)
 

@@ -218,7 +218,27 @@ class SparseTensor:
     ) -> SparseTensor:
         """Keep the ``k`` largest entries of ``x``: over the whole matrix or per row (``dim=1``).
 
-        ``by="abs"`` ranks by magnitude, ``by="value"`` by signed value (scores).
+        Parameters
+        ----------
+        x : ndarray or Tensor, shape ``rows x cols``
+            Dense matrix; NaN raises ``ValueError`` (it has no rank).
+        k : int
+            Entries kept in all (``dim=None``) or per row (``dim=1``).
+        dim : None or 1
+            Rank over the whole matrix or within each row.
+        by : {"abs", "value"}
+            Rank by magnitude, or by signed value (scores; real input only).
+
+        Returns
+        -------
+        SparseTensor
+            The kept entries with their values, in CSR order.
+
+        Examples
+        --------
+        >>> import torch
+        >>> SparseTensor.topk(torch.tensor([[1.0, -5.0], [3.0, 0.5]]), 2).to_dense().tolist()
+        [[0.0, -5.0], [3.0, 0.0]]
         """
         t = _dense_2d(x, "x")
         _reject_nan(t, "x", "ranking by magnitude")
@@ -407,7 +427,25 @@ class SparseTensor:
     def from_rows(
         cls, rows: Sequence[ArrayLike | Sequence[int]], n_cols: int
     ) -> SparseTensor:
-        """A binary pattern whose row ``i`` has ones at the column indices ``rows[i]``."""
+        """A binary pattern whose row ``i`` has ones at the column indices ``rows[i]``.
+
+        Parameters
+        ----------
+        rows : sequence of int sequences
+            Active column indices per row (in any order; duplicates raise).
+        n_cols : int
+            Number of columns.
+
+        Returns
+        -------
+        SparseTensor
+            A ``len(rows) x n_cols`` pattern.
+
+        Examples
+        --------
+        >>> SparseTensor.from_rows([[2, 0], [1]], n_cols=3).to_dense().int().tolist()
+        [[1, 0, 1], [0, 1, 0]]
+        """
         parts = [_as_index(r, f"rows[{i}]").reshape(-1) for i, r in enumerate(rows)]
         lens = torch.tensor([p.numel() for p in parts], dtype=torch.int64)
         col = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
@@ -467,14 +505,34 @@ class SparseTensor:
         return self._values is None
 
     def values_or_ones(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The values, or ones of ``dtype`` for a pattern."""
+        """The values, or ones of ``dtype`` for a pattern.
+
+        Parameters
+        ----------
+        dtype : torch.dtype, default float32
+            The dtype of the ones a pattern returns (values keep their own).
+
+        Returns
+        -------
+        Tensor, shape ``nnz``
+        """
         if self._values is not None:
             return self._values
         return torch.ones(self.nnz, dtype=dtype, device=self.device)
 
     # ------------------------------------------------------------------ conversion
     def to_torch(self, layout: str = "csr") -> torch.Tensor:
-        """A torch sparse tensor (``"csr"`` or ``"coo"``) sharing this tensor's memory."""
+        """A torch sparse tensor sharing this tensor's memory.
+
+        Parameters
+        ----------
+        layout : {"csr", "coo"}
+
+        Returns
+        -------
+        Tensor
+            ``torch.sparse_csr`` or coalesced ``torch.sparse_coo`` (a pattern gives float32 ones).
+        """
         vals = self.values_or_ones()
         if layout == "csr":
             return _csr_tensor(self.crow, self.col, vals, self._shape)
@@ -485,7 +543,17 @@ class SparseTensor:
         raise ValueError(f"layout: expected 'csr' or 'coo', got {layout!r}")
 
     def to_scipy(self, format: str = "csr") -> sp.csr_matrix:
-        """A scipy sparse matrix; CSR shares the values' memory on CPU."""
+        """A scipy sparse matrix; CSR shares the values' memory on CPU (cached).
+
+        Parameters
+        ----------
+        format : {"csr", "csc", "coo"}
+
+        Returns
+        -------
+        scipy.sparse matrix
+            A pattern gives float64 ones; bfloat16 values are widened to float32.
+        """
         if self._scipy is None:
             vals = self.values_or_ones(torch.float64).detach().cpu()
             if vals.dtype == torch.bfloat16:
@@ -515,7 +583,18 @@ class SparseTensor:
     def to(
         self, device: str | torch.device | None = None, dtype: torch.dtype | None = None
     ) -> SparseTensor:
-        """Move to ``device`` and/or cast the values to ``dtype`` (a pattern keeps no values)."""
+        """Move to ``device`` and/or cast the values to ``dtype`` (a pattern keeps no values).
+
+        Parameters
+        ----------
+        device : str or torch.device, optional
+        dtype : torch.dtype, optional
+            One of ``SUPPORTED_DTYPES``.
+
+        Returns
+        -------
+        SparseTensor
+        """
         if dtype is not None and dtype not in SUPPORTED_DTYPES:
             raise TypeError(f"dtype: unsupported {dtype}; use one of SUPPORTED_DTYPES")
         device = self.device if device is None else torch.device(device)
@@ -704,7 +783,22 @@ class SparseTensor:
         )
 
     def sum(self, dim: int | None = None) -> torch.Tensor:
-        """Sum of all entries, or per row (``dim=1``) / per column (``dim=0``)."""
+        """Sum of all entries, or per row (``dim=1``) / per column (``dim=0``).
+
+        Parameters
+        ----------
+        dim : None, 0 or 1
+
+        Returns
+        -------
+        Tensor
+            A scalar, or one sum per row/column (a pattern counts its entries as int64).
+
+        Examples
+        --------
+        >>> SparseTensor.from_rows([[0, 2], [1]], n_cols=3).sum(dim=1).tolist()
+        [2, 1]
+        """
         v = self.values_or_ones(torch.int64)
         if dim is None:
             return v.sum()
@@ -716,7 +810,26 @@ class SparseTensor:
 
     # ------------------------------------------------------------------ products
     def matmul(self, other: Any) -> Any:
-        """``self @ other``: torch dense → torch.sparse, numpy/scipy → scipy, sparse → sparse."""
+        """``self @ other``: torch dense → torch.sparse, numpy/scipy → scipy, sparse → sparse.
+
+        Parameters
+        ----------
+        other : Tensor, ndarray, scipy sparse matrix or SparseTensor
+            1-D or 2-D. float16/bfloat16 are computed in float32 and int32/int64 in float64
+            (exact below 2**53, checked) and returned in ``other``'s dtype.
+
+        Returns
+        -------
+        Tensor, ndarray or SparseTensor
+            In ``other``'s backend; torch results carry autograd to the values and ``other``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> s = SparseTensor([[0, 1], [1, 0]], [2.0, 3.0], (2, 2))
+        >>> (s @ torch.tensor([1.0, 1.0])).tolist()
+        [2.0, 3.0]
+        """
         if isinstance(other, SparseTensor):
             _check_inner(self.shape, other.shape)
             return SparseTensor.from_scipy(self.to_scipy() @ other.to_scipy())
@@ -753,7 +866,17 @@ class SparseTensor:
     __matmul__ = matmul
 
     def rmatmul(self, other: Any) -> Any:
-        """``other @ self`` for dense ``other`` (``(self.T @ other.T).T``)."""
+        """``other @ self`` for dense ``other`` (``(self.T @ other.T).T``).
+
+        Parameters
+        ----------
+        other : Tensor, ndarray or scipy sparse matrix
+
+        Returns
+        -------
+        Tensor or ndarray
+            In ``other``'s backend.
+        """
         if isinstance(other, torch.Tensor):
             if other.ndim == 1:
                 return self.T.matmul(other)
