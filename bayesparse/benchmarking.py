@@ -64,7 +64,19 @@ def results_dir() -> Path:
 
 
 def result_path(name: str, suffix: str) -> Path:
-    """``results_dir()/NAME.suffix`` (the folder is created)."""
+    """``results_dir()/NAME.suffix`` (the folder is created).
+
+    Parameters
+    ----------
+    name : str
+        Benchmark part, e.g. ``"bcd_rules"``.
+    suffix : str
+        ``"json"`` or ``"png"``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return results_dir() / f"{name}.{suffix}"
 
 
@@ -82,7 +94,18 @@ def git_state() -> dict[str, Any]:
 
 
 def load_results(name: str) -> dict[str, Any]:
-    """The recorded ``benchmarks/results/NAME.json`` (for ``--report``)."""
+    """The recorded ``benchmarks/results/NAME.json`` (for ``--report``).
+
+    Reports always read the committed results, whatever ``BAYESPARSE_RESULTS_DIR`` says.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    dict
+    """
     path = benchmarks_dir() / "results" / f"{name}.json"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no recorded result; run `bayesparse bench` first")
@@ -90,7 +113,19 @@ def load_results(name: str) -> dict[str, Any]:
 
 
 def write_report(name: str, markdown: str) -> Path:
-    """Write ``docs/results/NAME.md`` (generated; the header says so) and return its path."""
+    """Write ``docs/results/NAME.md`` (generated; the header says so) and return its path.
+
+    Parameters
+    ----------
+    name : str
+        The benchmark's name (``bayesparse bench NAME --report``).
+    markdown : str
+        The page body.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     out = benchmarks_dir().parent / "docs" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.md"
@@ -120,7 +155,17 @@ def environment() -> dict[str, Any]:
 
 
 def best_time(fn: Callable[[], T], repeat: int = 3) -> tuple[float, T]:
-    """Best wall time of ``repeat`` calls (seconds) and the last call's result."""
+    """Best wall time of ``repeat`` calls (seconds) and the last call's result.
+
+    Parameters
+    ----------
+    fn : callable with no arguments
+    repeat : int, default 3
+
+    Returns
+    -------
+    (float, object)
+    """
     if repeat < 1:
         raise ValueError(f"repeat: expected >= 1, got {repeat}")
     best, out = float("inf"), None
@@ -150,7 +195,22 @@ def _jsonable(x: Any) -> Any:
 def write_results(
     name: str, params: dict[str, Any], cases: list[dict[str, Any]], **extra: Any
 ) -> Path:
-    """Write ``benchmarks/results/NAME.json`` and return its path."""
+    """Write ``results_dir()/NAME.json`` (environment with commit, parameters, cases).
+
+    Parameters
+    ----------
+    name : str
+    params : dict
+        The run's parameters.
+    cases : list of dict
+        One row per measured case.
+    **extra
+        Further top-level fields (ratios, targets, notes).
+
+    Returns
+    -------
+    pathlib.Path
+    """
     payload = {"benchmark": name, "environment": environment(), "params": params,
                "cases": cases, **extra}
     path = result_path(name, "json")
@@ -159,7 +219,18 @@ def write_results(
 
 
 def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """A Markdown table of ``rows`` (for docs pages), numbers to 3 significant digits."""
+    """A Markdown table of ``rows`` (for docs pages), numbers to 3 significant digits.
+
+    Parameters
+    ----------
+    rows : list of dict
+    columns : list of str
+        Keys shown, in order (missing keys print empty).
+
+    Returns
+    -------
+    str
+    """
     def fmt(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:.3g}"

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from bayesparse.rng import check_generator
+
 __all__ = [
     "accuracy", "nll", "expected_calibration_error", "calibrated_ece", "predictive_entropy",
 ]
@@ -59,6 +61,17 @@ def _check(probs: Any, y: Any | None = None) -> tuple[np.ndarray, np.ndarray | N
 def accuracy(probs: Any, y: Any) -> float:
     """Fraction of examples whose most probable class is the label.
 
+    Parameters
+    ----------
+    probs : array-like, shape ``n x n_classes``
+        Predicted class probabilities (rows sum to 1).
+    y : array-like of int, shape ``n``
+        True labels in ``[0, n_classes)``.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> accuracy([[0.3, 0.7]], [1])
@@ -70,6 +83,18 @@ def accuracy(probs: Any, y: Any) -> float:
 
 def nll(probs: Any, y: Any) -> float:
     """Mean negative log predictive probability of the labels.
+
+    Parameters
+    ----------
+    probs : array-like, shape ``n x n_classes``
+        Predicted class probabilities (rows sum to 1).
+    y : array-like of int, shape ``n``
+        True labels in ``[0, n_classes)``.
+
+    Returns
+    -------
+    float
+        In nats per example.
 
     Examples
     --------
@@ -84,6 +109,23 @@ def expected_calibration_error(probs: Any, y: Any, n_bins: int = 15) -> float:
     """Expected calibration error over ``n_bins`` equal-width confidence bins.
 
     Bins are ``(b/n_bins, (b+1)/n_bins]`` (the first also holds confidence 0).
+
+    Parameters
+    ----------
+    probs : array-like, shape ``n x n_classes``
+        Predicted class probabilities (rows sum to 1).
+    y : array-like of int, shape ``n``
+        True labels in ``[0, n_classes)``.
+    n_bins : int, default 15
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    .. [1] Guo, Pleiss, Sun & Weinberger, "On Calibration of Modern Neural Networks",
+       ICML 2017 (eq. 3).
 
     Examples
     --------
@@ -116,6 +158,17 @@ def calibrated_ece(probs: Any, n_bins: int = 15, n_draws: int = 200,
     perfect calibration means) and computes :func:`expected_calibration_error`; the mean
     over ``n_draws`` draws is the ECE expected from finite-sample noise alone.
 
+    Parameters
+    ----------
+    probs : array-like, shape ``n x n_classes``
+    n_bins : int, default 15
+    n_draws : int, default 200
+    random_state : None, int or numpy Generator
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> p = np.tile([[0.9, 0.1]], (360, 1))
@@ -128,12 +181,20 @@ def calibrated_ece(probs: Any, n_bins: int = 15, n_draws: int = 200,
     if not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
         raise ValueError(f"n_draws: expected a positive int, got {n_draws!r}")
     conf = p.max(1)
-    correct = np.random.default_rng(random_state).random((n_draws, len(conf))) < conf
+    correct = check_generator(random_state).random((n_draws, len(conf))) < conf
     return float(_binned_ece(conf, correct, n_bins).mean())
 
 
 def predictive_entropy(probs: Any) -> np.ndarray:
     """Entropy (nats) of each row of ``probs``.
+
+    Parameters
+    ----------
+    probs : array-like, shape ``n x n_classes``
+
+    Returns
+    -------
+    ndarray, shape ``n``
 
     Examples
     --------
