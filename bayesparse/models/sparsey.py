@@ -16,12 +16,14 @@ A familiar input (``G ≈ 1``) makes ``eta`` large, so the cells of its stored c
 near certainty; a novel input (``G ≈ 0``) gives ``eta = 1``, a uniformly random code; codes of
 similar inputs overlap in proportion to their similarity. Learning sets the weights from the
 active inputs to the ``Q`` winners to 1 in one trial; codes are stored in superposition in the
-same weights. Recognition takes the argmax of ``U`` per CM (deterministic).
+same weights. Recognition takes the argmax of ``U`` per CM (deterministic); the best-matching
+stored item is the one whose code cells tie for the largest ``U`` in the most CMs.
 
-Store and recall read and write only the weight rows of the active inputs, and a recalled code
-is found among the stored ones by hashing (exact code, then codes differing in the CMs whose
-choice was closest), so the time per item does not grow with the number stored; a novel input
-whose hashed candidates share fewer than half the CMs is compared with every stored code.
+Store and recall read and write only the weight rows of the active inputs, and candidate
+items are found by multi-index hashing of the codes (each code indexed under bands of
+``_BAND`` CMs; Norouzi, Punjani & Fleet, "Fast search in Hamming space with multi-index
+hashing", CVPR 2012), so the time per item does not grow with the number stored. A novel input
+whose recognized code shares no band with a stored code is compared with every stored code.
 Capacity is limited by weight saturation: after ``N`` random items with input density ``d`` a
 weight is set with probability ``1 - (1 - d / K)^N``. Several macrocolumns, each seeing a
 random subset of the inputs, give each item several independent codes and raise capacity.
@@ -53,9 +55,10 @@ from bayesparse.sparse import SparseTensor
 
 __all__ = ["SparseyMemory"]
 
-#: Probes tried per macrocolumn when the recognized code is not stored exactly: the codes
-#: obtained by switching the least decided CMs to their runner-up cell, one CM at a time.
-_N_PROBES = 8
+#: CMs per hash band: each stored code is indexed under each of its bands (multi-index
+#: hashing, Norouzi et al. 2012), so a recognized code with a few wrong CMs still finds its
+#: item through any band it has right, in time independent of the number stored.
+_BAND = 4
 
 
 class SparseyMemory:
@@ -145,7 +148,10 @@ class SparseyMemory:
         # Dense binary weights, one row per input: store and recall read only active rows.
         self._w = np.zeros((m, self.n_inputs, q * k), dtype=np.uint8)
         self._codes = np.zeros((16, m, q), dtype=np.int32)
-        self._tables: list[dict[bytes, int]] = [{} for _ in range(m)]
+        n_bands = -(-q // _BAND)
+        self._tables: list[list[dict[bytes, list[int]]]] = [
+            [{} for _ in range(n_bands)] for _ in range(m)
+        ]
         self._n_set = np.zeros(m, dtype=np.int64)
         self.n_stored_ = 0
 
@@ -172,12 +178,11 @@ class SparseyMemory:
     def _normalized_input(self, active: np.ndarray) -> np.ndarray:
         """``U`` of every macrocolumn's cells, shape ``n_macrocolumns x Q x K``."""
         m, q, k = self.n_macrocolumns, self.n_cms, self.cells_per_cm
-        out = np.zeros((m, q, k))
-        for i in range(m):
-            rows = active[self._sees[i, active]]
-            if rows.size:
-                out[i] = self._w[i, rows].sum(axis=0, dtype=np.int64).reshape(q, k) / rows.size
-        return out
+        # Weights from inputs a macrocolumn does not see are never set, so summing all active
+        # rows gives each macrocolumn's u; U divides by the active inputs it sees.
+        u = self._w[:, active].sum(axis=1, dtype=np.int64).reshape(m, q, k)
+        seen = np.maximum(self._sees[:, active].sum(axis=1), 1)
+        return u / seen[:, None, None]
 
     def _select(self, U: np.ndarray) -> np.ndarray:
         """Learning-mode winners ``n_macrocolumns x Q`` (steps 3-6 of the algorithm)."""
@@ -248,12 +253,15 @@ class SparseyMemory:
         winners = self._select(self._normalized_input(active))
         k = self.cells_per_cm
         cells = winners + np.arange(self.n_cms)[None, :] * k
+        mac, pos = np.nonzero(self._sees[:, active])
+        where = (mac[:, None], active[pos][:, None], cells[mac])
+        new = self.n_cms - self._w[where].sum(axis=1, dtype=np.int64)
+        self._n_set += np.bincount(mac, weights=new, minlength=self.n_macrocolumns).astype(np.int64)
+        self._w[where] = 1
         for i in range(self.n_macrocolumns):
-            rows = active[self._sees[i, active]]
-            block = self._w[i][np.ix_(rows, cells[i])]
-            self._n_set[i] += block.size - int(block.sum())
-            self._w[i][np.ix_(rows, cells[i])] = 1
-            self._tables[i].setdefault(winners[i].tobytes(), self.n_stored_)
+            for b, table in enumerate(self._tables[i]):
+                key = winners[i, b * _BAND:(b + 1) * _BAND].tobytes()
+                table.setdefault(key, []).append(self.n_stored_)
         if self.n_stored_ == self._codes.shape[0]:
             self._codes = np.concatenate([self._codes, np.zeros_like(self._codes)])
         self._codes[self.n_stored_] = winners
@@ -272,36 +280,29 @@ class SparseyMemory:
         return self
 
     # -- recall ---------------------------------------------------------------------------
-    def _candidates(self, U: np.ndarray) -> list[int]:
-        winners = U.argmax(axis=2).astype(np.int32)
+    def _candidates(self, winners: np.ndarray) -> np.ndarray:
+        """Stored items sharing at least one whole band of CMs with ``winners``."""
         found: list[int] = []
         for i in range(self.n_macrocolumns):
-            table = self._tables[i]
-            hit = table.get(winners[i].tobytes())
-            if hit is not None:
-                found.append(hit)
-                continue
-            srt = np.sort(U[i], axis=1)
-            order = np.argsort(srt[:, -1] - srt[:, -2])[:_N_PROBES]
-            runner = np.argsort(U[i], axis=1)[:, -2]
-            for cm in order:
-                probe = winners[i].copy()
-                probe[cm] = runner[cm]
-                hit = table.get(probe.tobytes())
+            for b, table in enumerate(self._tables[i]):
+                hit = table.get(winners[i, b * _BAND:(b + 1) * _BAND].tobytes())
                 if hit is not None:
-                    found.append(hit)
-        return found
+                    found.extend(hit)
+        return np.unique(np.asarray(found, dtype=np.int64))
 
     def _best(self, U: np.ndarray) -> int:
-        winners = U.argmax(axis=2)
-        cand = np.unique(np.asarray(self._candidates(U), dtype=np.int64))
-        score = (self._codes[cand] == winners[None]).sum(axis=(1, 2))
-        if cand.size == 0 or 2 * score.max() < winners.size:
-            # No stored code shares most CMs with the hashed candidates (a novel input): the
-            # best match needs every stored code, so this path costs O(n_stored).
+        winners = U.argmax(axis=2).astype(np.int32)
+        # A CM supports a stored code when the code's cell ties for the CM's largest U, so a
+        # crosstalk cell tying with the stored one (argmax takes the lower index) costs nothing.
+        top = U.max(axis=2)[None]
+        cand = self._candidates(winners)
+        if cand.size == 0:
+            # No stored code shares a band with the recognized code (a novel input): the best
+            # match needs every stored code, so this path costs O(n_stored).
             cand = np.arange(self.n_stored_)
-            score = (self._codes[: self.n_stored_] == winners[None]).sum(axis=(1, 2))
-        return int(cand[np.argmax(score)])
+        codes = self._codes[cand]
+        support = np.take_along_axis(U[None], codes[..., None], axis=3)[..., 0] >= top - 1e-12
+        return int(cand[np.argmax(support.sum(axis=(1, 2)))])
 
     def recall(self, x: Any) -> int:
         """Index of the stored item whose code best matches ``x``'s recognized code.
