@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 # Two workers with one BLAS/OpenMP thread each: two threads per worker oversubscribe the cores.
 test: $(STAMP)
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 --durations=15
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,bench]"

@@ -33,6 +33,18 @@ def _bench(name: str, extra: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     parser = argparse.ArgumentParser(prog="bayesparse", description=__doc__)
     parser.add_argument("--version", action="version", version=f"bayesparse {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

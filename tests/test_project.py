@@ -82,3 +82,20 @@ def test_inference_does_not_import_models():
     bad = {f: sorted(i for i in imps if i.startswith("bayesparse.models"))
            for f, imps in _package_imports("inference").items()}
     assert not {f: b for f, b in bad.items() if b}
+
+
+def test_optim_solvers_do_not_import_models():
+    """Solvers sit below the estimators that wrap them; only the BO loop builds models."""
+    bad = {f: sorted(i for i in imps if i.startswith("bayesparse.models"))
+           for f, imps in _package_imports("optim").items()
+           if not f.endswith("bayesian_optimization.py")}
+    assert not {f: b for f, b in bad.items() if b}
+
+
+@pytest.mark.parametrize("sub", ["sparse", "inference", "optim", "models", "theory", "datasets"])
+def test_library_does_not_import_the_front_ends(sub):
+    """The tour, the command line and the benchmark helpers are leaves of the import graph."""
+    front = ("bayesparse.tour", "bayesparse.cli", "bayesparse.benchmarking")
+    bad = {f: sorted(i for i in imps if i.startswith(front))
+           for f, imps in _package_imports(sub).items()}
+    assert not {f: b for f, b in bad.items() if b}
