@@ -99,3 +99,9 @@ def test_library_does_not_import_the_front_ends(sub):
     bad = {f: sorted(i for i in imps if i.startswith(front))
            for f, imps in _package_imports(sub).items()}
     assert not {f: b for f, b in bad.items() if b}
+
+
+def test_models_do_not_import_datasets():
+    bad = {f: sorted(i for i in imps if i.startswith("bayesparse.datasets"))
+           for f, imps in _package_imports("models").items()}
+    assert not {f: b for f, b in bad.items() if b}
