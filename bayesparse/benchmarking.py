@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -240,3 +241,45 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return head + "".join(
         "| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |\n" for r in rows
     )
+
+
+def run_parts(
+    doc: str,
+    parts: dict[str, Callable[[bool], Any]],
+    report: Callable[[], Any],
+    argv: list[str] | None = None,
+) -> None:
+    """The command line every multi-part benchmark shares: ``--quick``, ``--report``, ``--part``.
+
+    Parameters
+    ----------
+    doc : str
+        The script's description (its module docstring).
+    parts : dict of str to callable
+        Each part's name (its JSON's name) and the function running it; the function takes
+        ``quick`` (bool).
+    report : callable
+        Writes ``docs/results/NAME.md`` from the recorded JSON (``--report``).
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Examples
+    --------
+    >>> ran = []
+    >>> run_parts("demo", {"a": ran.append, "b": ran.append}, report=list, argv=["--part", "b"])
+    >>> ran
+    [False]
+    """
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--quick", action="store_true", help="small problems, a few seconds")
+    parser.add_argument("--report", action="store_true",
+                        help="write docs/results/NAME.md from the recorded JSON and exit")
+    parser.add_argument("--part", choices=list(parts), default=None,
+                        help="run one part (default: all)")
+    args = parser.parse_args(argv)
+    if args.report:
+        report()
+        return
+    for name, fn in parts.items():
+        if args.part in (None, name):
+            fn(args.quick)
