@@ -91,6 +91,19 @@ def test_closed_forms_match_monte_carlo(n, a, s, theta, m):
 
 
 @pytest.mark.parametrize(
+    "n, a, s, theta, m",
+    [(10_000, 300, 24, 12, 1), (16384, 16, 16, 5, 4), (1024, 16, 16, 5, 1), (2048, 64, 24, 3, 2)],
+)
+def test_importance_sampling_matches_tiny_closed_forms(n, a, s, theta, m):
+    exact = union_false_match_probability(n, a, s, theta, m)
+    sim = simulate_union_false_match(n, a, s, theta, m, n_trials=20_000, method="importance",
+                                     random_state=2)
+    assert sim.stderr < 0.05 * exact
+    assert abs(sim.probability - exact) < 4.5 * sim.stderr
+    assert abs(sim.probability - exact) / exact < 0.1
+
+
+@pytest.mark.parametrize(
     "call, name",
     [
         (lambda: false_match_probability(10, 11, 3, 1), "a:"),
@@ -100,6 +113,7 @@ def test_closed_forms_match_monte_carlo(n, a, s, theta, m):
         (lambda: noise_miss_probability(10, 3, 1, 11), "v:"),
         (lambda: union_false_match_probability(10, 5, 3, 1, 0), "m:"),
         (lambda: union_false_match_probability(10, 5, 3, 1, 2, method="mean"), "method:"),
+        (lambda: simulate_false_match(10, 5, 3, 1, method="exact"), "method:"),
     ],
 )
 def test_bad_arguments_are_named(call, name):
