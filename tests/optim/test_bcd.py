@@ -125,7 +125,11 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="selection"):
         bcd_least_squares(A, b, selection="nope")
     with pytest.raises(ValueError, match="update"):
-        bcd_least_squares(A, b, lam=1.0, update="matrix")
+        bcd_least_squares(A, b, lam=1.0, update="nope")
+    with pytest.raises(ValueError, match="partition"):
+        bcd_least_squares(A, b, partition="forest", update="message_passing")
+    with pytest.raises(ValueError, match="variable blocks"):
+        bcd_least_squares(A, b, partition="variable", selection="cyclic")
     with pytest.raises(ValueError, match="block_size"):
         bcd_least_squares(A, b, block_size=0)
     with pytest.raises(ValueError, match="lam"):
