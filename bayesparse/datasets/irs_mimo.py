@@ -45,9 +45,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 
+from bayesparse.rng import RandomState, check_generator
 from bayesparse.sparse import Kronecker
 
 __all__ = [
@@ -67,11 +69,6 @@ def ula_dictionary(n: int, grid: int) -> np.ndarray:
     """
     theta = -1.0 + 2.0 * np.arange(grid) / grid
     return np.exp(1j * np.pi * np.outer(np.arange(n), theta)) / math.sqrt(n)
-
-
-def _check_rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
-    return (random_state if isinstance(random_state, np.random.Generator)
-            else np.random.default_rng(random_state))
 
 
 def _cn(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
@@ -144,7 +141,7 @@ class IRSMIMOSetup:
 def irs_mimo_setup(
     n_ms: int = 6, n_bs: int = 16, n_irs: int = 256, grid: int = 18, n_pilots: int = 3,
     n_patterns: int = 6, angle_spread: int = 3,
-    random_state: int | np.random.Generator | None = None,
+    random_state: RandomState = None,
 ) -> IRSMIMOSetup:
     """Draw the QPSK pilots and ±1 IRS patterns once; defaults are the paper's sizes.
 
@@ -170,7 +167,7 @@ def irs_mimo_setup(
             raise ValueError(f"{name}: expected a positive integer, got {v}")
     if not 1 <= angle_spread <= grid:
         raise ValueError(f"angle_spread: expected 1..grid={grid}, got {angle_spread}")
-    rng = _check_rng(random_state)
+    rng = check_generator(random_state)
     pilots = (rng.choice([-1.0, 1.0], (n_ms, n_pilots))
               + 1j * rng.choice([-1.0, 1.0], (n_ms, n_pilots))) / math.sqrt(2 * n_ms)
     patterns = rng.choice([-1.0, 1.0], (n_irs, n_patterns)) / math.sqrt(n_irs)
@@ -183,7 +180,7 @@ def irs_mimo_setup(
 
 
 def irs_mimo_draw(
-    setup: IRSMIMOSetup, snr_db: float, random_state: int | np.random.Generator | None = None
+    setup: IRSMIMOSetup, snr_db: float, random_state: RandomState = None
 ) -> IRSMIMODraw:
     """Draw a channel and noise for ``setup`` at ``snr_db`` (SNR of this draw's received power).
 
@@ -192,7 +189,7 @@ def irs_mimo_draw(
     """
     if not np.isfinite(snr_db):
         raise ValueError(f"snr_db: expected a finite number, got {snr_db}")
-    rng = _check_rng(random_state)
+    rng = check_generator(random_state)
     G, s = setup.grid, setup.angle_spread
     n_ms, n_bs, n_irs = setup.u_ms.shape[0], setup.u_bs.shape[0], setup.u_irs.shape[0]
     ms = int(rng.integers(G))
@@ -226,34 +223,70 @@ class KroneckerProblem:
 
 
 def kronecker_problem(
-    n: Sequence[int], m: Sequence[int], support: Sequence[int], snr_db: float = 20.0,
-    *, complex_valued: bool = True, random_state: int | np.random.Generator | None = None,
+    n: Sequence[int], m: Sequence[int], support: Sequence[int] | int, snr_db: float = 20.0,
+    *, complex_valued: bool = True, random_state: RandomState = None,
 ) -> KroneckerProblem:
-    """Gaussian factors ``A_i`` (``m_i x n_i``, entries of variance ``1/m_i``) and ``x`` with a
-    Kronecker-structured support (``support[i]`` entries per factor, i.i.d. Gaussian values).
+    """A random sparse-recovery problem with a Kronecker dictionary.
+
+    Gaussian factors ``A_i`` (``m_i x n_i``, entries of variance ``1/m_i``), ``x`` with
+    i.i.d. Gaussian non-zeros, and noise at ``snr_db`` of the mean noiseless power.
+
+    Parameters
+    ----------
+    n, m : sequence of int
+        Columns and rows of each factor.
+    support : sequence of int, or int
+        A sequence: a Kronecker-structured support with ``support[i]`` entries per factor (a
+        product of per-factor supports, as KroSBL assumes). An int: that many non-zeros at
+        uniformly random positions of ``x`` (e.g. random pixels of an image).
+    snr_db : float, default=20.0
+        Signal-to-noise ratio.
+    complex_valued : bool, default=True
+        Complex Gaussian factors, coefficients and noise, or real ones.
+    random_state : None, int or numpy.random.Generator
+        Seed or generator.
+
+    Returns
+    -------
+    KroneckerProblem
+        ``factors``, ``y`` (``np.kron`` order), the true ``x`` and the noise variance.
 
     Examples
     --------
     >>> p = kronecker_problem((16, 16), (8, 8), (2, 2), random_state=0)
     >>> p.y.shape, int(np.count_nonzero(p.x)), p.x.dtype
     ((64,), 4, dtype('complex128'))
+    >>> int(np.count_nonzero(kronecker_problem((16, 16), (8, 8), 5, random_state=0).x))
+    5
     """
-    n, m, support = list(n), list(m), list(support)
-    if not len(n) == len(m) == len(support) or len(n) < 1:
-        raise ValueError("n, m, support: need one entry per factor, same lengths")
-    if any(not 1 <= k <= ni for k, ni in zip(support, n)):
-        raise ValueError(f"support: expected 1 <= support[i] <= n[i], got {support} for n={n}")
+    n, m = list(n), list(m)
+    if not len(n) == len(m) or len(n) < 1:
+        raise ValueError("n, m: need one entry per factor, same lengths")
+    N = math.prod(n)
+    kron = not isinstance(support, Integral)
+    if kron:
+        support = list(support)
+        if len(support) != len(n):
+            raise ValueError("n, m, support: need one entry per factor, same lengths")
+        if any(not 1 <= k <= ni for k, ni in zip(support, n)):
+            raise ValueError(f"support: expected 1 <= support[i] <= n[i], got {support} for "
+                             f"n={n}")
+    elif not 1 <= support <= N:
+        raise ValueError(f"support: expected 1 <= support <= prod(n) = {N}, got {support}")
     if not np.isfinite(snr_db):
         raise ValueError(f"snr_db: expected a finite number, got {snr_db}")
-    rng = _check_rng(random_state)
+    rng = check_generator(random_state)
 
     def draw(size: tuple[int, ...]) -> np.ndarray:
         return _cn(rng, size) if complex_valued else rng.standard_normal(size)
 
     factors = [draw((mi, ni)) / math.sqrt(mi) for mi, ni in zip(m, n)]
     x = np.zeros(n, dtype=complex if complex_valued else float)
-    idx = [np.sort(rng.choice(ni, k, replace=False)) for ni, k in zip(n, support)]
-    x[np.ix_(*idx)] = draw(tuple(support))
+    if kron:
+        idx = [np.sort(rng.choice(ni, k, replace=False)) for ni, k in zip(n, support)]
+        x[np.ix_(*idx)] = draw(tuple(support))
+    else:
+        x.reshape(-1)[np.sort(rng.choice(N, int(support), replace=False))] = draw((support,))
     x = x.ravel()
     y_clean = Kronecker(factors) @ x
     s2 = float(np.mean(np.abs(y_clean) ** 2)) / 10.0 ** (snr_db / 10.0)

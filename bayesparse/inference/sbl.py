@@ -42,7 +42,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve, solve_triangular
+from scipy.linalg import cho_factor, cho_solve, lapack, solve_triangular
+
+from bayesparse.sparse.kronecker import Kronecker, mode_products
 
 __all__ = ["sbl", "SBLResult"]
 
@@ -57,23 +59,30 @@ class SBLResult:
     ----------
     coef : (N,) array
         Posterior mean (zeros on pruned columns).
+    coef_var : (N,) array
+        Posterior variances ``diag(Σ)`` (zeros on pruned columns).
     gamma : (N,) array
         Prior variances (zeros on pruned columns).
     active : (K,) int array
         Surviving columns.
-    sigma : (K, K) array
-        Posterior covariance on the active columns.
+    sigma : (K, K) array or None
+        Posterior covariance on the active columns (dense dictionaries; ``None`` for a
+        :class:`~bayesparse.sparse.Kronecker` one, which is never formed).
     noise_variance : float
+        Given or learned ``σ²``.
     n_iter : int
+        Iterations run.
     cost : list of float
         ``log|Σ_y| + y^H Σ_y^{-1} y`` at the start of each iteration.
     converged : bool
+        Whether the relative change of ``γ`` fell below ``tol``.
     """
 
     coef: np.ndarray
+    coef_var: np.ndarray
     gamma: np.ndarray
     active: np.ndarray
-    sigma: np.ndarray
+    sigma: np.ndarray | None
     noise_variance: float
     n_iter: int
     cost: list[float] = field(default_factory=list)
@@ -89,8 +98,8 @@ class _Posterior:
     rho_sum: float  # Σ_i (1 − Σ_ii/γ_i)
 
 
-def _posterior(Phi: np.ndarray, g: np.ndarray, s2: float, y: np.ndarray,
-               full: bool = False) -> tuple[_Posterior, np.ndarray | None]:
+def _dense_posterior(Phi: np.ndarray, g: np.ndarray, s2: float, y: np.ndarray,
+                     full: bool = False) -> tuple[_Posterior, np.ndarray | None]:
     M, K = Phi.shape
     if K > M:
         # Woodbury: everything through the M x M Cholesky factor of Σ_y.
@@ -126,14 +135,96 @@ def _posterior(Phi: np.ndarray, g: np.ndarray, s2: float, y: np.ndarray,
             sigma = dg[:, None] * cho_solve(cf, np.eye(K, dtype=C.dtype),
                                             check_finite=False) * dg[None, :]
     resid = y - Phi @ mean
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = np.where(g > 0, 1.0 - var / g, 0.0)
     return _Posterior(mean, var, cost, float(np.vdot(resid, resid).real),
-                      float(np.sum(rho))), sigma
+                      _rho_sum(var, g)), sigma
+
+
+def _rho_sum(var: np.ndarray, g: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.sum(np.where(g > 0, 1.0 - var / g, 0.0)))
+
+
+def _kron_columns(factors: list[np.ndarray], active: np.ndarray) -> np.ndarray:
+    """Columns ``active`` of ``A_1 ⊗ … ⊗ A_d`` (``M x K``), built from the factors' columns."""
+    idx = np.unravel_index(active, [A.shape[1] for A in factors])
+    out = factors[0][:, idx[0]]
+    for A, i in zip(factors[1:], idx[1:]):
+        out = (out[:, None, :] * A[:, i][None, :, :]).reshape(-1, active.size)
+    return out
+
+
+def _outer_rows(factors: list[np.ndarray]) -> list[np.ndarray]:
+    """``P_i[k, a, b] = A_i[a, k] conj(A_i[b, k])`` as ``n_i x m_i²`` matrices."""
+    return [np.einsum("ak,bk->kab", A, A.conj()).reshape(A.shape[1], -1) for A in factors]
+
+
+def _inv_lower(S: np.ndarray) -> tuple[np.ndarray, float]:
+    """Lower triangle of ``S^{-1}`` (zeros above) and ``log|S|`` for a Hermitian positive
+    definite ``S``, by LAPACK ``?potrf``/``?potri``: about 5x faster than triangular solves
+    against the identity followed by a product, and nothing is symmetrised."""
+    potrf, potri = (lapack.zpotrf, lapack.zpotri) if S.dtype.kind == "c" else (
+        lapack.dpotrf, lapack.dpotri)
+    L, info = potrf(S, lower=1, clean=1, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Σ_y is not positive definite (LAPACK info {info})")
+    logdet = 2.0 * float(np.sum(np.log(np.abs(np.diag(L)))))
+    inv, info = potri(L, lower=1, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Σ_y is singular (LAPACK info {info})")
+    return inv, logdet
+
+
+def _kron_posterior(op: Kronecker, P: list[np.ndarray], active: np.ndarray, g: np.ndarray,
+                    s2: float, y: np.ndarray) -> _Posterior:
+    """Measurement-space E-step for ``Φ = A_1 ⊗ … ⊗ A_d`` and a diagonal prior, without Φ.
+
+    ``Σ_y = σ² I + Φ Γ Φ^H`` has entries ``Σ_k Π_i A_i[a_i, k_i] conj(A_i[b_i, k_i]) γ_k``:
+    the mode products of ``P_i^T`` with ``γ`` as a tensor, cost ``O(M² Σ n_i)``. Then
+    ``μ = Γ Φ^H Σ_y^{-1} y``, ``y − Φμ = σ² Σ_y^{-1} y``, and ``[Φ^H Σ_y^{-1} Φ]_kk`` are the
+    mode products of ``conj(P_i)`` with ``Σ_y^{-1}`` (``O(M³ + M² Σ n_i)`` per iteration).
+    """
+    ms = [A.shape[0] for A in op.factors]
+    ns = [A.shape[1] for A in op.factors]
+    d, M = len(ms), y.size
+    gam = np.zeros(ns).ravel()
+    gam[active] = g
+    # (m_1², …, m_d²) tensor, axes (a_1 b_1, …, a_d b_d) -> (a_1 … a_d, b_1 … b_d)
+    inter = [x for i in range(d) for x in (i, d + i)]
+    perm = np.argsort(inter)
+    S = mode_products([p.T for p in P], gam.reshape(ns))
+    S = S.reshape([m for m in ms for _ in range(2)]).transpose(perm).reshape(M, M)
+    S[np.diag_indices(M)] += s2
+    Lo, logdet = _inv_lower(S)
+    diag = Lo.diagonal().real.copy()
+    u = Lo @ y + Lo.conj().T @ y - diag * y  # Σ_y^{-1} y
+    mean = g * op.rmatvec(u)[active]
+    # q_k = Σ_ab conj(Φ_ak) [Σ_y^{-1}]_ab Φ_bk = Re Σ_{a≥b} conj(Φ_ak) W_ab Φ_bk, with W the
+    # lower triangle doubled off the diagonal (Hermitian symmetry): no full inverse needed
+    Lo *= 2.0
+    Lo[np.diag_indices(M)] = diag
+    T = Lo.reshape(ms + ms).transpose(inter).reshape([m * m for m in ms])
+    q = np.real(mode_products([p.conj() for p in P], T)).ravel()[active]
+    var = np.clip(g - g * g * q, 0.0, None)
+    cost = logdet + float(np.vdot(y, u).real)
+    resid_sq = s2 * s2 * float(np.vdot(u, u).real)
+    return _Posterior(mean, var, cost, resid_sq, _rho_sum(var, g))
+
+
+def _posterior(Phi: np.ndarray | Kronecker, P: list[np.ndarray] | None, active: np.ndarray,
+               g: np.ndarray, s2: float, y: np.ndarray,
+               full: bool = False) -> tuple[_Posterior, np.ndarray | None]:
+    """E-step on the active columns: dense, or through a Kronecker dictionary's factors
+    (measurement space while the active columns outnumber the rows; their ``M x K`` block
+    otherwise, which is smaller than ``Σ_y``)."""
+    if isinstance(Phi, Kronecker):
+        if active.size > y.size:
+            return _kron_posterior(Phi, P, active, g, s2, y), None
+        return _dense_posterior(_kron_columns(Phi.factors, active), g, s2, y, full)
+    return _dense_posterior(Phi[:, active], g, s2, y, full)
 
 
 def sbl(
-    Phi: np.ndarray,
+    Phi: np.ndarray | Kronecker,
     y: np.ndarray,
     *,
     method: str = "em",
@@ -141,6 +232,7 @@ def sbl(
     max_iter: int = 300,
     tol: float = 1e-4,
     prune_rel: float = 1e-4,
+    prune_abs: float = 0.0,
     noise_init: float = 1e-1,
     noise_warmup: int = 100,
 ) -> SBLResult:
@@ -148,16 +240,23 @@ def sbl(
 
     Parameters
     ----------
-    Phi : (M, N) array
-        Dictionary (validated by the caller).
+    Phi : (M, N) array or Kronecker
+        Dictionary (validated by the caller). A :class:`~bayesparse.sparse.Kronecker`
+        dictionary is never formed: the E-step runs through its factors (module docstring).
     y : (M,) array
+        Measurements.
     method : {"em", "mackay"}
+        Hyperparameter updates: EM (Wipf & Rao) or MacKay's fixed point (Tipping).
     noise_variance : float or None
         Known ``σ² > 0``, or ``None`` to learn it.
-    max_iter, tol : int, float
+    max_iter : int
+        Maximum number of iterations.
+    tol : float
         Stop when ``‖Δγ‖/‖γ‖ ≤ tol``.
     prune_rel : float
         Remove columns with ``γ_i < prune_rel * max(γ)``; 0 disables.
+    prune_abs : float
+        Also remove columns with ``γ_i < prune_abs``.
     noise_init : float
         Learned noise only: ``σ²`` starts at ``noise_init * ‖y‖²/M``.
     noise_warmup : int
@@ -168,6 +267,13 @@ def sbl(
     Returns
     -------
     SBLResult
+        Posterior mean and variances, prior variances, active columns, noise variance and
+        the iteration log.
+
+    References
+    ----------
+    Tipping, JMLR 1(Jun):211-244, 2001, eq. (16), (18); Wipf & Rao, IEEE TSP 52(8), 2004,
+    eq. (13)-(14).
     """
     if method not in _METHODS:
         raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
@@ -176,11 +282,15 @@ def sbl(
                          f"{noise_variance}; use a small positive value for noiseless data")
     if not 0 <= prune_rel < 1:
         raise ValueError(f"prune_rel: expected 0 <= prune_rel < 1, got {prune_rel}")
+    if not 0 <= prune_abs < np.inf:
+        raise ValueError(f"prune_abs: expected a finite value >= 0, got {prune_abs}")
     if not 0 < noise_init < np.inf:
         raise ValueError(f"noise_init: expected a finite fraction > 0, got {noise_init}")
     if noise_warmup < 0:
         raise ValueError(f"noise_warmup: expected >= 0, got {noise_warmup}")
     M, N = Phi.shape
+    # the P_i of the Kronecker E-step depend on the factors only: built once
+    P = _outer_rows(Phi.factors) if isinstance(Phi, Kronecker) else None
     learn = noise_variance is None
     if learn:
         s2 = max(noise_init * float(np.vdot(y, y).real) / M, 1e-12)
@@ -193,10 +303,11 @@ def sbl(
     it = 0
     for _ in range(max_iter):
         it += 1
-        keep = g >= prune_rel * g.max()
+        keep = g >= max(prune_abs, prune_rel * g.max())
         if not keep.all():
+            keep[np.argmax(g)] = True  # never prune every column
             active, g = active[keep], g[keep]
-        post, _ = _posterior(Phi[:, active], g, s2, y)
+        post, _ = _posterior(Phi, P, active, g, s2, y)
         cost.append(post.cost)
         old = np.zeros(N)
         old[active] = g
@@ -218,9 +329,11 @@ def sbl(
         if not warm and np.linalg.norm(new - old) <= tol * np.linalg.norm(old):
             converged = True
             break
-    post, sigma = _posterior(Phi[:, active], g, s2, y, full=True)
-    coef = np.zeros(N, dtype=np.result_type(Phi, y))
+    post, sigma = _posterior(Phi, P, active, g, s2, y, full=True)
+    coef = np.zeros(N, dtype=np.result_type(Phi.dtype, y))
     coef[active] = post.mean
+    coef_var = np.zeros(N)
+    coef_var[active] = post.var
     gamma = np.zeros(N)
     gamma[active] = g
-    return SBLResult(coef, gamma, active, sigma, s2, it, cost, converged)
+    return SBLResult(coef, coef_var, gamma, active, sigma, s2, it, cost, converged)

@@ -1,10 +1,11 @@
-"""``KroneckerSBL``: SBL with a Kronecker-structured dictionary and prior (KroSBL, PC-KroSBL).
+"""``KroneckerSBL``: SBL with a Kronecker dictionary (KroSBL, PC-KroSBL, or a diagonal prior).
 
 He & Joseph, "Bayesian Algorithms for Kronecker-structured Sparse Vector Recovery With
 Application to IRS-MIMO Channel Estimation", IEEE TSP 2024 (arXiv 2307.14719). The estimator
-holds the model ``y = (A_1 ⊗ … ⊗ A_d) x + n``, ``x ~ CN(0, diag(γ_1 ⊗ … ⊗ γ_d))`` and its
-options; the EM solver (AM / SVD M-steps, pattern coupling, pruning, per-factor
-eigendecompositions instead of the dense posterior) is
+holds the model ``y = (A_1 ⊗ … ⊗ A_d) x + n`` with ``x ~ CN(0, diag(γ_1 ⊗ … ⊗ γ_d))``
+(``prior="kronecker"``) or ``x ~ CN(0, diag(γ))`` (``prior="diagonal"``) and its options; the
+EM solver (AM / SVD M-steps, pattern coupling, pruning, E-steps through the factors, never the
+Kronecker dictionary or the dense posterior) is
 :func:`bayesparse.inference.kronecker_sbl.kronecker_sbl`.
 
 Examples
@@ -22,47 +23,54 @@ Examples
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from bayesparse.inference.kronecker_sbl import check_kronecker_problem, kronecker_sbl
-from bayesparse.sparse import Kronecker, SparseTensor
+from bayesparse.models.sbl import store_result
+from bayesparse.sparse import Kronecker
 
 __all__ = ["KroneckerSBL"]
 
 
 class KroneckerSBL(BaseEstimator):
-    """Kronecker-structured sparse Bayesian learning (AM-, SVD- and PC-KroSBL).
+    """Sparse Bayesian learning with a Kronecker dictionary (AM-, SVD- and PC-KroSBL).
 
     Parameters
     ----------
+    prior : {"kronecker", "diagonal"}, default="kronecker"
+        ``"kronecker"``: prior variances ``γ_1 ⊗ … ⊗ γ_d`` (KroSBL), for supports that are a
+        product of per-factor supports (angular channels, separable images). ``"diagonal"``:
+        one variance per entry of ``x`` (classic SBL with EM updates), for supports at
+        arbitrary positions; the dictionary is still never formed.
     method : {"am", "svd"}, default="svd"
-        M-step: rank-one (SVD) fit, or alternating minimisation over the factors (needed for
-        ``coupling``; use it with ``prune_rel=1e-2``).
+        Kronecker prior's M-step: rank-one (SVD) fit, or alternating minimisation over the
+        factors (needed for ``coupling``; use it with ``prune_rel=1e-2``). Not used by the
+        diagonal prior.
     noise_variance : float or None, default=None
         Known ``σ² > 0``; ``None`` learns it by EM.
-    coupling : float, sequence of (float or None), or None
+    coupling : float, sequence of (float or None), or None, default=None
         Pattern-coupling ``β`` per factor (PC-KroSBL, ``method="am"``), e.g.
         ``(0.8, None, 0.8)`` couples the first and last factors; a scalar couples all.
     coupling_wrap : bool or sequence of bool, default=False
         Also couple the first and last grid entries of a coupled factor (circulant ``C_β``);
         the paper's code does not.
     max_iter : int, default=150
+        Maximum number of EM iterations.
     tol : float, default=1e-4
         Stop when ``‖Δγ‖/‖γ‖ ≤ tol`` (paper's rule).
     inner_tol : float, default=1e-4
         AM inner-loop tolerance.
     prune_abs : float, default=1e-4
-        Prune factor entries whose variance falls below this.
+        Prune variances below this.
     prune_rel : float or sequence, default=1e-3
-        Prune factor entries below ``prune_rel[i] * max(γ_i)``.
+        Kronecker prior: prune factor entries below ``prune_rel[i] * max(γ_i)``. Diagonal
+        prior: prune entries below ``prune_rel * max(γ)`` (a scalar).
 
     Attributes
     ----------
@@ -70,19 +78,34 @@ class KroneckerSBL(BaseEstimator):
         Posterior mean of ``x`` (np.kron order).
     coef_var_ : (N,) array
         Posterior variances ``diag(Σ)``.
-    gammas_ : list of arrays
-        Factor variances ``γ_i`` (0 where pruned).
-    active_ : list of int arrays
-        Surviving entries of each factor.
+    gamma_ : (N,) array
+        Prior variances of ``x`` (``γ_1 ⊗ … ⊗ γ_d`` for the Kronecker prior).
+    gammas_ : list of arrays or None
+        Kronecker prior: factor variances ``γ_i`` (0 where pruned). ``None`` for the
+        diagonal prior.
+    active_ : list of int arrays or None
+        Kronecker prior: surviving entries of each factor. ``None`` for the diagonal prior.
     support_ : SparseTensor (1 x N pattern)
-        Entries of ``x`` kept by the Kronecker support ``active_1 × … × active_d``.
+        Surviving entries of ``x`` (for the Kronecker prior ``active_1 × … × active_d``).
+    sizes_ : list of int
+        Column counts of the fitted factors.
     noise_variance_ : float
+        Given or learned ``σ²``.
     n_iter_ : int
+        EM iterations run.
     cost_ : list of float
         SBL cost per iteration.
+    converged_ : bool
+        Whether the stopping rule was met before ``max_iter``.
+
+    References
+    ----------
+    He & Joseph, IEEE TSP 2024 (arXiv 2307.14719); Wipf & Rao, IEEE TSP 2004 (EM updates of
+    the diagonal prior). The solver is :func:`bayesparse.inference.kronecker_sbl.kronecker_sbl`.
     """
 
     _parameter_constraints: dict = {
+        "prior": [StrOptions({"kronecker", "diagonal"})],
         "method": [StrOptions({"am", "svd"})],
         "noise_variance": [Interval(Real, 0, None, closed="neither"), None],
         "coupling": [Interval(Real, 0, 1, closed="both"), "array-like", None],
@@ -95,12 +118,14 @@ class KroneckerSBL(BaseEstimator):
     }
 
     def __init__(
-        self, method: str = "svd", noise_variance: float | None = None,
+        self, prior: str = "kronecker", method: str = "svd",
+        noise_variance: float | None = None,
         coupling: float | Sequence[float | None] | None = None,
         coupling_wrap: bool | Sequence[bool] = False, max_iter: int = 150,
         tol: float = 1e-4, inner_tol: float = 1e-4, prune_abs: float = 1e-4,
         prune_rel: float | Sequence[float] = 1e-3,
     ) -> None:
+        self.prior = prior
         self.method = method
         self.noise_variance = noise_variance
         self.coupling = coupling
@@ -127,47 +152,30 @@ class KroneckerSBL(BaseEstimator):
         -------
         self : KroneckerSBL
         """
-        res = kronecker_sbl(
-            factors, y, method=self.method, noise_variance=self.noise_variance,
-            coupling=self.coupling, coupling_wrap=self.coupling_wrap, max_iter=self.max_iter,
-            tol=self.tol, inner_tol=self.inner_tol, prune_abs=self.prune_abs,
-            prune_rel=self.prune_rel,
-        )
-        self.coef_ = res.coef
-        self.coef_var_ = res.coef_var
-        self.gammas_ = res.gammas
-        self.active_ = res.active
-        self.noise_variance_ = res.noise_variance
-        self.n_iter_ = res.n_iter
-        self.cost_ = res.cost
-        if not res.converged:
-            warnings.warn(f"KroneckerSBL: reached max_iter={self.max_iter} before the relative "
-                          f"change of γ fell below tol={self.tol}; increase max_iter",
-                          ConvergenceWarning, stacklevel=3)
-        sizes = [g.size for g in res.gammas]
-        flat = np.ravel_multi_index(np.ix_(*res.active), sizes).ravel()
-        self.support_ = SparseTensor.from_rows([np.sort(flat)], math.prod(sizes))
+        store_result(self, kronecker_sbl(factors, y, **self.get_params()))
         return self
-
-    @property
-    def gamma_(self) -> np.ndarray:
-        """Full prior variances ``γ_1 ⊗ … ⊗ γ_d`` (length N)."""
-        self._check_fitted()
-        out = self.gammas_[0]
-        for g in self.gammas_[1:]:
-            out = np.kron(out, g)
-        return out
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
             raise AttributeError("KroneckerSBL: not fitted yet; call fit(factors, y) first")
 
     def predict(self, factors: Sequence[Any]) -> np.ndarray:
-        """``(A_1 ⊗ … ⊗ A_d) coef_`` for (new) factors with the fitted column counts."""
+        """Noiseless measurements ``(A_1 ⊗ … ⊗ A_d) coef_`` for (new) factors.
+
+        Parameters
+        ----------
+        factors : list of (m_i, n_i) arrays
+            Factors with the fitted column counts ``n_i``.
+
+        Returns
+        -------
+        ndarray (m_1 ⋯ m_d,)
+            In ``np.kron`` (row-major) order.
+        """
         self._check_fitted()
-        sizes = [g.size for g in self.gammas_]
         As = [np.asarray(A) for A in factors]
-        if [A.shape[1] if A.ndim == 2 else None for A in As] != sizes:
-            raise ValueError(f"factors: expected {len(sizes)} matrices with {sizes} columns")
+        if [A.shape[1] if A.ndim == 2 else None for A in As] != self.sizes_:
+            raise ValueError(f"factors: expected {len(self.sizes_)} matrices with "
+                             f"{self.sizes_} columns")
         check_kronecker_problem(As, np.zeros(math.prod(A.shape[0] for A in As)))
         return Kronecker(As) @ self.coef_

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import warnings
+from dataclasses import fields
 from numbers import Integral, Real
 from typing import Any
 
@@ -35,6 +36,27 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from bayesparse.inference.sbl import sbl
 
 __all__ = ["SBLRegression"]
+
+
+def store_result(estimator: BaseEstimator, result: Any) -> None:
+    """Keep a solver's result dataclass as fitted attributes (``coef`` → ``coef_``, …) and warn
+    with sklearn's ``ConvergenceWarning`` when it stopped at ``max_iter``.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        The estimator being fitted (its ``max_iter`` and ``tol`` go into the warning).
+    result : dataclass
+        :class:`~bayesparse.inference.sbl.SBLResult` or
+        :class:`~bayesparse.inference.kronecker_sbl.KroneckerSBLResult`.
+    """
+    for f in fields(result):
+        setattr(estimator, f.name + "_", getattr(result, f.name))
+    if not result.converged:
+        # stacklevel 4: past this helper, fit and sklearn's _fit_context, at the user's call
+        warnings.warn(f"{type(estimator).__name__}: reached max_iter={estimator.max_iter} "
+                      f"before the relative change of γ fell below tol={estimator.tol}; "
+                      "increase max_iter", ConvergenceWarning, stacklevel=4)
 
 
 def _is_complex(a: Any) -> bool:
@@ -132,20 +154,9 @@ class SBLRegression(RegressorMixin, BaseEstimator):
         if np.vdot(yc, yc).real == 0:
             # constant target: nothing to explain, the empty model is exact
             yc = yc + np.finfo(float).eps
-        res = sbl(Xc, yc, method=self.method, noise_variance=self.noise_variance,
-                  max_iter=self.max_iter, tol=self.tol, prune_rel=self.prune_rel,
-                  noise_warmup=self.noise_warmup)
-        self.coef_ = res.coef
-        self.gamma_ = res.gamma
-        self.sigma_ = res.sigma
-        self.active_ = res.active
-        self.noise_variance_ = res.noise_variance
-        self.n_iter_ = res.n_iter
-        self.cost_ = res.cost
-        if not res.converged:
-            warnings.warn(f"SBLRegression: reached max_iter={self.max_iter} before the relative "
-                          f"change of γ fell below tol={self.tol}; increase max_iter",
-                          ConvergenceWarning, stacklevel=3)
+        params = self.get_params()
+        del params["fit_intercept"]  # the only option that is not the solver's
+        store_result(self, sbl(Xc, yc, **params))
         self.intercept_ = y_mean - x_mean @ self.coef_
         return self
 
