@@ -17,6 +17,12 @@ The first kernel is built from the cost reduced by its row minima and then its c
 (a dual-feasible start), so every row and column of ``G`` holds an entry equal to one however
 small ``reg`` is.
 
+For epsilon-scaling (Schmitzer, Sec. 3.2: a decreasing schedule of ``reg`` with warm-started
+potentials) :meth:`StabilizedKernel.set_reg` changes ``reg`` keeping ``g`` and replacing ``f``
+by its soft c-transform ``f_i = reg log a_i - reg log sum_j exp((g_j - M_ij) / reg)``, the
+log-domain row update: the new kernel has rows summing to ``a`` exactly, so no row underflows
+however much smaller the new ``reg`` is.
+
 Examples
 --------
 >>> import numpy as np
@@ -85,6 +91,26 @@ class StabilizedKernel:
         G -= self.g[None, :]
         G *= -1.0 / self.reg
         np.exp(G, out=G)
+        self.n_absorb += 1
+
+    def set_reg(self, reg: float, a: np.ndarray) -> None:
+        """Switch to regularization ``reg``, warm-started from the current potentials.
+
+        ``g`` is kept and ``f`` set to the soft c-transform of ``g`` (rows of the plan sum to
+        ``a``); the scalings restart at one. One ``exp`` over the ``n x m`` kernel.
+        """
+        self.g = self.g + self.reg * np.log(self.v)
+        self.reg = float(reg)
+        G = np.subtract(self.g[None, :], self.M, out=self.G)
+        G *= 1.0 / self.reg
+        top = G.max(axis=1)
+        G -= top[:, None]
+        np.exp(G, out=G)
+        scale = a / G.sum(axis=1)
+        G *= scale[:, None]
+        self.f = self.reg * (np.log(scale) - top)
+        self.u = np.ones(self.M.shape[0])
+        self.v = np.ones(self.M.shape[1])
         self.n_absorb += 1
 
     def absorb(self, force: bool = False) -> bool:

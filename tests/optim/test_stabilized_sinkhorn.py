@@ -68,3 +68,21 @@ def test_forced_absorb_keeps_the_plan():
     assert k.absorb(force=True)
     assert (k.u == 1).all() and (k.v == 1).all()
     np.testing.assert_allclose(k.plan(), P, rtol=1e-10, atol=1e-300)
+
+
+def test_set_reg_warm_starts_with_exact_row_marginals():
+    """After switching reg the rows of the plan sum to a (soft c-transform of g), the
+    potentials reproduce the plan, and Sinkhorn finishes at the new reg as from scratch."""
+    a, b, M = _problem(25, 20)
+    k = StabilizedKernel(M, 0.05)
+    k.sinkhorn(a, b, 200, 1e-12)
+    k.set_reg(5e-3, a)
+    assert k.reg == 5e-3
+    np.testing.assert_allclose(k.plan().sum(1), a, rtol=1e-12)
+    alpha, beta = k.potentials()
+    np.testing.assert_allclose(np.exp((alpha[:, None] + beta[None, :] - M) / 5e-3), k.plan(),
+                               rtol=1e-9, atol=1e-300)
+    errs = k.sinkhorn(a, b, 100_000, 1e-11)
+    assert errs[-1] < 1e-11
+    ref = ot.sinkhorn(a, b, M, 5e-3, method="sinkhorn_log", stopThr=1e-13, numItermax=200_000)
+    np.testing.assert_allclose(k.plan(), ref, atol=1e-9)
