@@ -34,6 +34,7 @@ import torch
 
 from bayesparse.benchmarking import markdown_table, result_path, write_results
 from bayesparse.datasets.bnn_classification import Split, load_digits_split, load_mnist1d
+from bayesparse.inference.flops import FlopCounter
 from bayesparse.inference.ssvi import ssvi
 from bayesparse.metrics import (
     accuracy,
@@ -113,6 +114,13 @@ def evaluate(net: BayesNet, data: Split, seed: int) -> dict[str, float]:
     }
 
 
+def fit(net: BayesNet, data: Split, seed: int, **kw: Any) -> dict[str, Any]:
+    """Train ``net`` by SSVI (dense VI when dense); the FLOP counts of the run."""
+    counter = FlopCounter(net)
+    ssvi(net, data.X_train, data.y_train, random_state=seed, callbacks=[counter], **kw)
+    return counter.summary()
+
+
 def prune_by_snr(dense: BayesNet, sparse: BayesNet) -> BayesNet:
     """Copy a trained dense BNN into ``sparse`` keeping each layer's highest-|mu|/sigma weights."""
     with torch.no_grad():
@@ -139,7 +147,7 @@ def run_task(dataset: str, arch: str, data: Split, seeds: list[int], densities: 
     for seed in seeds:
         start = time.perf_counter()
         dense = build(arch, data, 1.0, seed, dataset=dataset)
-        log = ssvi(dense, data.X_train, data.y_train, random_state=seed, **train)
+        log = fit(dense, data, seed, **train)
         base = {"dataset": dataset, "arch": arch, "seed": seed}
         dense_flops = log["flops_dense"]
         rows.append({**base, "method": "dense VI", **evaluate(dense, data, seed),
@@ -156,7 +164,7 @@ def run_task(dataset: str, arch: str, data: Split, seeds: list[int], densities: 
         for method, d, kw in variants:
             start = time.perf_counter()
             net = build(arch, data, d, seed, dataset=dataset)
-            log = ssvi(net, data.X_train, data.y_train, random_state=seed, **train, **kw)
+            log = fit(net, data, seed, **train, **kw)
             rows.append({**base, "method": method, **evaluate(net, data, seed),
                          "train_flops": log["flops"],
                          "flops_ratio": log["flops"] / log["flops_dense"],
@@ -181,8 +189,7 @@ def run_follow_up(seeds: list[int], n_epochs: int) -> list[dict[str, Any]]:
                     continue
                 start = time.perf_counter()
                 net = build(arch, data, d, seed, allocation)
-                log = ssvi(net, data.X_train, data.y_train, random_state=seed,
-                           **dict(TRAIN["mnist1d"], n_epochs=epochs))
+                log = fit(net, data, seed, **dict(TRAIN["mnist1d"], n_epochs=epochs))
                 rows.append({"dataset": "mnist1d", "arch": arch, "seed": seed,
                              "method": method, "n_epochs": epochs, "allocation": allocation,
                              **evaluate(net, data, seed),

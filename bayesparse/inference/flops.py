@@ -1,11 +1,11 @@
 """Exact FLOP accounting for mean-field BNN training and prediction, dense or sparse.
 
-The reference SSVI code has no FLOP counter; this one states its cost model and counts it
-exactly from the layers' geometry. One FLOP is one scalar add, multiply, division, square
-root, exponential or logarithm; random-number generation and index bookkeeping are free. A
-multiply-add is two FLOPs. For a Bayesian layer with ``R = batch * L`` rows (``L`` output
-positions: 1 for a linear layer, ``oh * ow`` for a convolution), ``E`` input elements per
-example, ``m`` outputs and ``k`` active weights (``k = fan_in * m`` when dense):
+The cost model is stated here and counted exactly from the layers' geometry. One FLOP is one
+scalar add, multiply, division, square root, exponential or logarithm; random-number
+generation and index bookkeeping are free. A multiply-add is two FLOPs. For a Bayesian layer
+with ``R = batch * L`` rows (``L`` output positions: 1 for a linear layer, ``oh * ow`` for a
+convolution), ``E`` input elements per example, ``m`` outputs and ``k`` active weights (``k
+= fan_in * m`` when dense):
 
 One training step with the local reparameterization trick (forward, then backward):
 
@@ -28,28 +28,47 @@ Prediction with ``S`` weight samples costs, per sample and layer, ``5`` per weig
 for the ReLU. The "matmul" counts keep only the weight products, the convention of RigL
 and the SSVI paper (forward ``2 R k``, training ``3x`` that per product).
 
-A support update of SSVI (every ``update_every`` steps) adds a probe step whose mean
-product is dense (``2 R n m`` forward and ``2 R n m`` weight gradient, for the addition
-score) and ``SCORE_FLOPS = 15`` per active weight for the removal score.
+A support update of SSVI (every ``update_every`` steps) adds ``SCORE_FLOPS = 15`` per active
+weight for the removal score and, with gradient addition, a probe pass on the minibatch: its
+products are counted as those of one training step (an upper bound: autograd skips the weight
+gradients it is not asked for) plus the dense mean-weight gradient ``2 R n m`` of each sparse
+layer (``n m = fan_in * out``).
+
+:class:`FlopCounter` is the callback that accumulates these counts during
+:func:`~bayesparse.inference.ssvi.ssvi`, for the run and for dense VI on the same steps.
 
 Examples
 --------
->>> import torch
+>>> import numpy as np
 >>> from bayesparse.models.sparse_bnn import BayesMLP
->>> from bayesparse.inference.flops import layer_geometry, train_step_flops
->>> net = BayesMLP(10, 2, hidden=(20,), random_state=0)
->>> geo = layer_geometry(net)
->>> train_step_flops(geo, batch=32) > 0
+>>> from bayesparse.inference import ssvi
+>>> from bayesparse.inference.flops import FlopCounter
+>>> X = np.random.default_rng(0).normal(size=(64, 10)).astype("float32")
+>>> net = BayesMLP(10, 2, hidden=(20,), density=0.2, random_state=0)
+>>> counter = FlopCounter(net)
+>>> _ = ssvi(net, X, (X[:, 0] > 0).astype(int), n_epochs=2, callbacks=[counter])
+>>> 0 < counter.flops < counter.flops_dense
 True
+
+References
+----------
+.. [1] U. Evci, T. Gale, J. Menick, P. S. Castro, E. Elsen, "Rigging the Lottery: Making All
+   Tickets Winners", ICML 2020 (FLOP convention of sparse training, appendix H).
+.. [2] J. Li, Z. Miao, Q. Qiu, R. Zhang, "Training Bayesian Neural Networks with Sparse
+   Subspace Variational Inference", ICLR 2024, arXiv:2402.11025.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
+from bayesparse.inference.ssvi import SSVIEvent
+
 __all__ = [
+    "FlopCounter",
     "LayerGeometry",
     "layer_geometry",
     "train_step_flops",
@@ -100,9 +119,17 @@ class LayerGeometry:
 def layer_geometry(net: torch.nn.Module) -> list[LayerGeometry]:
     """The geometry of every Bayesian layer of ``net``, traced on one example.
 
-    ``net`` needs an ``input_shape`` attribute (per-example shape), ``bayes_layers()`` and a
-    forward taking a ``mode`` (a :class:`~bayesparse.models.sparse_bnn.BayesNet`); layers are
-    returned in call order.
+    Parameters
+    ----------
+    net : torch.nn.Module
+        A network with an ``input_shape`` attribute (per-example shape), ``bayes_layers()``
+        and a forward taking a ``mode`` (e.g. :class:`~bayesparse.models.sparse_bnn.BayesMLP`);
+        each layer exposes ``fan_in``, ``out_features``, ``n_weights`` and ``bias_mu``.
+
+    Returns
+    -------
+    list of LayerGeometry
+        In call order.
     """
     layers = net.bayes_layers()
     seen: list[tuple[torch.nn.Module, torch.Size, torch.Size]] = []
@@ -129,7 +156,16 @@ def layer_geometry(net: torch.nn.Module) -> list[LayerGeometry]:
 
 
 def dense_geometry(geo: list[LayerGeometry]) -> list[LayerGeometry]:
-    """The same layers with every weight active (the dense VI reference)."""
+    """The same layers with every weight active (the dense VI reference).
+
+    Parameters
+    ----------
+    geo : list of LayerGeometry
+
+    Returns
+    -------
+    list of LayerGeometry
+    """
     return [replace(g, active=g.fan_in * g.out) for g in geo]
 
 
@@ -146,7 +182,21 @@ def _matmul_train(g: LayerGeometry, batch: int) -> int:
 def train_step_flops(
     geo: list[LayerGeometry], batch: int, *, matmul_only: bool = False
 ) -> int:
-    """FLOPs of one training step (forward, backward, KL, Adam) on ``batch`` examples."""
+    """FLOPs of one training step (forward, backward, KL, Adam) on ``batch`` examples.
+
+    Parameters
+    ----------
+    geo : list of LayerGeometry
+        From :func:`layer_geometry`.
+    batch : int
+        Examples in the minibatch.
+    matmul_only : bool, default False
+        Count only the weight products (the RigL/SSVI convention).
+
+    Returns
+    -------
+    int
+    """
     total = 0
     for g in geo:
         total += _matmul_train(g, batch)
@@ -169,7 +219,23 @@ def train_step_flops(
 def predict_flops(
     geo: list[LayerGeometry], batch: int, n_samples: int, *, matmul_only: bool = False
 ) -> int:
-    """FLOPs of ``n_samples`` weight-sampled forward passes on ``batch`` examples."""
+    """FLOPs of ``n_samples`` weight-sampled forward passes on ``batch`` examples.
+
+    Parameters
+    ----------
+    geo : list of LayerGeometry
+        From :func:`layer_geometry`.
+    batch : int
+        Examples.
+    n_samples : int
+        Posterior weight samples.
+    matmul_only : bool, default False
+        Count only the weight products.
+
+    Returns
+    -------
+    int
+    """
     total = 0
     for g in geo:
         rows = batch * g.positions
@@ -185,18 +251,76 @@ def update_flops(
 ) -> int:
     """Extra FLOPs of one SSVI support update over a plain training step.
 
-    Sparse layers only (``active < fan_in * out``) are scored; with gradient addition their
-    probe step multiplies the dense mean weight forward and for its gradient (the only
-    products, so the only part kept by ``matmul_only``).
+    Parameters
+    ----------
+    geo : list of LayerGeometry
+        From :func:`layer_geometry`; sparse layers (``active < fan_in * out``) are updated.
+    batch : int
+        Examples in the minibatch of the update.
+    grad_addition : bool, default True
+        Gradient addition: a probe pass (one training step's products) and the dense
+        mean-weight gradient of each sparse layer. Random addition costs only the scores.
+    matmul_only : bool, default False
+        Count only the products (not the removal scores).
+
+    Returns
+    -------
+    int
     """
-    total = 0
-    for g in geo:
-        dense = g.fan_in * g.out
-        if g.active >= dense:
-            continue
-        if not matmul_only:
-            total += SCORE_FLOPS * g.active
-        if grad_addition:
-            rows = batch * g.positions
-            total += 2 * 2 * rows * dense
+    sparse = [g for g in geo if g.active < g.fan_in * g.out]
+    if not sparse:
+        return 0
+    total = 0 if matmul_only else sum(SCORE_FLOPS * g.active for g in sparse)
+    if grad_addition:
+        total += sum(_matmul_train(g, batch) for g in geo)
+        total += sum(2 * batch * g.positions * g.fan_in * g.out for g in sparse)
     return total
+
+
+class FlopCounter:
+    """SSVI callback: training FLOPs of the run, and of dense VI for the same steps.
+
+    Pass it in ``ssvi(..., callbacks=[counter])``; the counts accumulate over the run.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The network being trained (see :func:`layer_geometry`); its geometry is traced once.
+
+    Attributes
+    ----------
+    flops, flops_matmul : int
+        This run's training FLOPs (all, weight products only), support updates included.
+    flops_dense, flops_dense_matmul : int
+        The same steps with every weight active (dense VI, no support updates).
+    """
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        self.geometry = layer_geometry(net)
+        self.dense_geometry = dense_geometry(self.geometry)
+        self.flops = self.flops_matmul = 0
+        self.flops_dense = self.flops_dense_matmul = 0
+
+    def __call__(self, event: SSVIEvent) -> None:
+        """Add the cost of one :class:`~bayesparse.inference.ssvi.SSVIEvent`."""
+        b = event.batch_size
+        if event.kind == "update":
+            grad = event.addition == "grad"
+            self.flops += update_flops(self.geometry, b, grad_addition=grad)
+            self.flops_matmul += update_flops(self.geometry, b, grad_addition=grad,
+                                              matmul_only=True)
+            return
+        self.flops += train_step_flops(self.geometry, b)
+        self.flops_matmul += train_step_flops(self.geometry, b, matmul_only=True)
+        self.flops_dense += train_step_flops(self.dense_geometry, b)
+        self.flops_dense_matmul += train_step_flops(self.dense_geometry, b, matmul_only=True)
+
+    def summary(self) -> dict[str, Any]:
+        """The four counts and the ratios ``ratio`` and ``matmul_ratio`` to dense VI."""
+        return {
+            "flops": self.flops, "flops_matmul": self.flops_matmul,
+            "flops_dense": self.flops_dense, "flops_dense_matmul": self.flops_dense_matmul,
+            "ratio": self.flops / self.flops_dense if self.flops_dense else float("nan"),
+            "matmul_ratio": self.flops_matmul / self.flops_dense_matmul
+            if self.flops_dense_matmul else float("nan"),
+        }

@@ -22,16 +22,34 @@ Removal scores (``REMOVAL``): ``"mu"`` ``|mu|``; ``"snr"`` ``|mu| / sigma``; ``"
     score    = E|theta| / sqrt(mu^2 + sigma^2 - (E|theta|)^2)
 
 Addition (``ADDITION``): ``"grad"`` takes the inactive weights with the largest
-``|dNLL/dmu|`` on the current minibatch (a probe pass with the dense mean weight, so the
-gradient exists off the support); ``"random"`` draws them uniformly. Weights removed in an
-update are not candidates in the same update. Added weights get ``mu = 0`` and ``rho`` = the
-layer's mean active ``rho``; the optimizer's moments are carried over for kept weights and
-zeroed for added ones. Per-layer density never changes.
+``|dNLL/dmu|`` on the current minibatch (the gradient w.r.t. the dense mean weight, inactive
+entries included, from one extra backward pass); ``"random"`` draws them uniformly. Weights
+removed in an update are not candidates in the same update. Added weights get ``mu = 0`` and
+``rho`` = the layer's mean active ``rho``; the optimizer's state is carried over for kept
+weights and zeroed for added ones. Per-layer density never changes.
+
+The solver reaches the network only through two small interfaces (:class:`BayesNetwork`,
+:class:`SparseLayer`): the layers own their supports, give the dense gradient through a hook
+(``dense_grad_probe``) and move the optimizer state in ``set_support``. Per-step accounting
+such as FLOP counting (:class:`~bayesparse.inference.flops.FlopCounter`) is a callback.
+
+With ``sample_weight`` the data term is the weighted NLL, ``sum_i w_i NLL_i / sum_i w_i``,
+estimated on uniform minibatches, and the KL term is scaled by ``1 / sum_i w_i``: integer
+weights give the objective of the data set with rows repeated, and rows of weight 0 are
+dropped before training.
+
+References
+----------
+.. [1] J. Li, Z. Miao, Q. Qiu, R. Zhang, "Training Bayesian Neural Networks with Sparse
+   Subspace Variational Inference", ICLR 2024, arXiv:2402.11025.
+.. [2] C. Blundell, J. Cornebise, K. Kavukcuoglu, D. Wierstra, "Weight Uncertainty in Neural
+   Networks", ICML 2015.
+.. [3] U. Evci, T. Gale, J. Menick, P. S. Castro, E. Elsen, "Rigging the Lottery: Making All
+   Tickets Winners", ICML 2020.
 
 Examples
 --------
 >>> import numpy as np
->>> import torch
 >>> from bayesparse.models.sparse_bnn import BayesMLP
 >>> from bayesparse.inference.ssvi import ssvi
 >>> rng = np.random.default_rng(0)
@@ -46,8 +64,10 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -55,18 +75,8 @@ import torch.nn.functional as F  # noqa: N812 - the torch convention
 from torch import nn
 from tqdm.auto import tqdm
 
-from bayesparse.inference.flops import (
-    dense_geometry,
-    layer_geometry,
-    train_step_flops,
-    update_flops,
-)
+from bayesparse.rng import RandomState, check_generator, torch_generator
 from bayesparse.sparse import SparseTensor
-
-if TYPE_CHECKING:
-    # Only for annotations: at run time inference relies on the layers' protocol, and
-    # importing bayesparse.models would make the two packages import each other.
-    from bayesparse.models.bayesian_layers import MeanFieldLayer
 
 __all__ = [
     "ssvi",
@@ -76,7 +86,81 @@ __all__ = [
     "REMOVAL",
     "ADDITION",
     "GaussianNLL",
+    "SSVIEvent",
+    "SparseLayer",
+    "BayesNetwork",
 ]
+
+
+class SparseLayer(Protocol):
+    """What SSVI needs from a layer whose posterior lives on a sparse support.
+
+    ``support`` is the ``out x fan_in`` pattern; ``mu`` and ``rho`` hold the active weights'
+    posterior means and softplus-inverse standard deviations in the support's CSR order.
+    """
+
+    support: SparseTensor
+    mu: torch.Tensor
+    rho: torch.Tensor
+
+    def dense_grad_probe(self) -> AbstractContextManager[Any]:
+        """Context whose value's ``grad`` is the dense ``out x fan_in`` mean-weight gradient
+        of the backward passes run inside it."""
+        ...
+
+    def set_support(
+        self,
+        support: SparseTensor,
+        mu_full: torch.Tensor,
+        rho_full: torch.Tensor,
+        optimizer: torch.optim.Optimizer | None = None,
+    ) -> torch.Tensor:
+        """Move to ``support``, reading values from full matrices and remapping ``optimizer``'s
+        state; return each new entry's old position (-1 if added)."""
+        ...
+
+
+class BayesNetwork(Protocol):
+    """What SSVI needs from a mean-field network (e.g. ``BayesMLP``, ``BayesCNN``)."""
+
+    def __call__(
+        self, x: torch.Tensor, mode: str, generator: torch.Generator | None
+    ) -> torch.Tensor: ...
+
+    def kl(self) -> torch.Tensor: ...
+
+    def sparse_layers(self) -> Sequence[SparseLayer]: ...
+
+    def parameters(self) -> Iterator[nn.Parameter]: ...
+
+
+@dataclass(frozen=True)
+class SSVIEvent:
+    """What a callback of :func:`ssvi` receives after each optimizer step or support update.
+
+    Attributes
+    ----------
+    kind : {"step", "update"}
+        ``"step"``: one parameter step was taken; ``"update"``: the supports were updated
+        (before the step of the same minibatch).
+    step : int
+        Index of the optimizer step (0-based).
+    batch_size : int
+        Examples in the minibatch.
+    loss : float or None
+        The step's training loss (``"step"`` only).
+    n_replaced : int
+        Weights replaced over all layers (``"update"`` only, else 0).
+    addition : str
+        The addition rule in use (``"grad"`` runs one extra backward pass per update).
+    """
+
+    kind: str
+    step: int
+    batch_size: int
+    loss: float | None = None
+    n_replaced: int = 0
+    addition: str = "grad"
 
 
 def _score_mu(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -111,6 +195,23 @@ def removal_score(
 ) -> torch.Tensor:
     """Score of each weight under a removal criterion (low = removed first).
 
+    Parameters
+    ----------
+    mu, sigma : Tensor
+        Posterior means and standard deviations of the active weights.
+    criterion : {"snr_abs", "snr", "mu"}, default "snr_abs"
+        ``"snr_abs"``: ``E|theta| / std|theta|`` for ``theta ~ N(mu, sigma^2)`` (the folded
+        normal, the paper's choice); ``"snr"``: ``|mu| / sigma``; ``"mu"``: ``|mu|``.
+
+    Returns
+    -------
+    Tensor
+        Scores shaped like ``mu``.
+
+    References
+    ----------
+    Li, Miao, Qiu, Zhang, ICLR 2024 (arXiv:2402.11025), sec. 3.2.
+
     Examples
     --------
     >>> import torch
@@ -125,6 +226,24 @@ def removal_score(
 def update_fraction(step: int, end: int, initial: float = 0.3) -> float:
     """Cosine-decaying fraction of the support replaced at ``step`` (0 at and after ``end``).
 
+    Parameters
+    ----------
+    step : int
+        Current optimizer step.
+    end : int
+        Step after which the support is frozen.
+    initial : float, default 0.3
+        Fraction at step 0.
+
+    Returns
+    -------
+    float
+        ``initial / 2 * (1 + cos(pi * step / end))`` before ``end``, else 0.
+
+    References
+    ----------
+    Evci et al., "Rigging the Lottery", ICML 2020 (the cosine schedule SSVI uses).
+
     Examples
     --------
     >>> update_fraction(0, 100), update_fraction(50, 100), update_fraction(100, 100)
@@ -137,26 +256,31 @@ def update_fraction(step: int, end: int, initial: float = 0.3) -> float:
 
 @torch.no_grad()
 def update_support(
-    layer: MeanFieldLayer,
+    layer: SparseLayer,
     fraction: float,
     *,
     removal: str = "snr_abs",
     grad: torch.Tensor | None = None,
     generator: np.random.Generator | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Replace ``floor(fraction * nnz)`` weights of a sparse layer; the density is unchanged.
 
     Parameters
     ----------
-    layer : SparseBayesLinear or SparseBayesConv2d
+    layer : SparseLayer
+        E.g. a ``SparseBayesLinear`` or ``SparseBayesConv2d``.
     fraction : float
         Fraction of the active weights to replace, in [0, 1].
-    removal : str
-        Key of :data:`REMOVAL`.
+    removal : str, default "snr_abs"
+        Key of :data:`REMOVAL`; the active weights with the lowest scores are removed.
     grad : Tensor, shape ``out x fan_in``, optional
         Dense loss gradient w.r.t. the mean weight; added weights are the inactive ones with the
         largest ``|grad|``. ``None`` adds uniformly at random (``generator``).
     generator : numpy Generator, optional
+        Draws the random additions.
+    optimizer : torch.optim.Optimizer, optional
+        Its per-weight state follows the kept weights and is zero for added ones.
 
     Returns
     -------
@@ -164,10 +288,23 @@ def update_support(
         For each new active weight, its position in the old values or -1 if added.
     n : int
         Number of weights replaced.
+
+    References
+    ----------
+    Li, Miao, Qiu, Zhang, ICLR 2024 (arXiv:2402.11025), sec. 3.2 and Algorithm 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesparse.models.bayesian_layers import SparseBayesLinear
+    >>> layer = SparseBayesLinear(8, 4, density=0.5, random_state=0)
+    >>> src, n = update_support(layer, 0.25, generator=np.random.default_rng(0))
+    >>> n, int((src < 0).sum()), layer.support.nnz
+    (4, 4, 16)
     """
     if not 0 <= fraction <= 1:
         raise ValueError(f"fraction: expected a number in [0, 1], got {fraction!r}")
-    support: SparseTensor = layer.support
+    support = layer.support
     rows_n, cols_n = support.shape
     k = support.nnz
     n = min(int(fraction * k), rows_n * cols_n - k)
@@ -183,7 +320,7 @@ def update_support(
         g[active] = -math.inf
         added = torch.topk(g, n).indices
     else:
-        rng = generator if generator is not None else np.random.default_rng()
+        rng = check_generator(generator, "generator")
         inactive = (~active).nonzero().reshape(-1).numpy()
         added = torch.from_numpy(rng.choice(inactive, size=n, replace=False))
     kept_rows, kept_cols = support.row[keep], support.col[keep]
@@ -196,23 +333,16 @@ def update_support(
     rho_full = torch.full(support.shape, float(layer.rho[keep].mean()), dtype=layer.rho.dtype)
     mu_full[kept_rows, kept_cols] = layer.mu[keep]
     rho_full[kept_rows, kept_cols] = layer.rho[keep]
-    return layer.set_support(new, mu_full, rho_full), n
-
-
-def _remap_adam(opt: torch.optim.Optimizer, params: list[nn.Parameter], src: torch.Tensor) -> None:
-    """Carry Adam's moments over to kept weights' new positions; zero them for added ones."""
-    added = src < 0
-    safe = src.clamp_min(0)
-    for p in params:
-        state = opt.state.get(p)
-        if not state:
-            continue
-        for key in ("exp_avg", "exp_avg_sq"):
-            state[key] = state[key][safe].masked_fill(added, 0.0)
+    return layer.set_support(new, mu_full, rho_full, optimizer), n
 
 
 class GaussianNLL(nn.Module):
     """Gaussian negative log-likelihood with a learned homoscedastic noise scale.
+
+    Parameters
+    ----------
+    log_std : float, default 0.0
+        Initial log noise standard deviation (a parameter fitted with the network).
 
     Examples
     --------
@@ -225,23 +355,33 @@ class GaussianNLL(nn.Module):
         super().__init__()
         self.log_std = nn.Parameter(torch.tensor(float(log_std)))
 
-    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.gaussian_nll_loss(
-            out.reshape(-1), y.reshape(-1), torch.exp(2 * self.log_std).expand(y.numel()),
-            full=True,
-        )
+    def forward(
+        self, out: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean NLL of ``y`` under ``N(out, exp(log_std)^2)``, or its ``weight``-ed mean."""
+        var = torch.exp(2 * self.log_std).expand(y.numel())
+        if weight is None:
+            return F.gaussian_nll_loss(out.reshape(-1), y.reshape(-1), var, full=True)
+        per = F.gaussian_nll_loss(out.reshape(-1), y.reshape(-1), var, full=True,
+                                  reduction="none")
+        return (per * weight).mean()
 
 
-def _categorical_nll(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(out, y)
+def _categorical_nll(
+    out: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    if weight is None:
+        return F.cross_entropy(out, y)
+    return (F.cross_entropy(out, y, reduction="none") * weight).mean()
 
 
 def ssvi(
-    net: nn.Module,
+    net: BayesNetwork,
     X: Any,
     y: Any,
     *,
-    nll: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    nll: Callable[..., torch.Tensor] | None = None,
+    sample_weight: Any = None,
     n_epochs: int = 50,
     batch_size: int = 128,
     lr: float = 1e-3,
@@ -252,23 +392,35 @@ def ssvi(
     update_fraction_init: float = 0.3,
     removal: str = "snr_abs",
     addition: str = "grad",
-    random_state: int | None = None,
+    callbacks: Sequence[Callable[[SSVIEvent], None]] = (),
+    random_state: RandomState = None,
     verbose: bool = False,
 ) -> dict[str, Any]:
     """Fit a mean-field BNN by SSVI (sparse layers) or Bayes by Backprop (dense layers).
 
     Parameters
     ----------
-    net : BayesNet
-        Network with ``forward(x, mode, generator)``, ``kl()`` and ``sparse_layers()``.
+    net : BayesNetwork
+        Network with ``forward(x, mode, generator)``, ``kl()`` and ``sparse_layers()``
+        (:class:`~bayesparse.models.sparse_bnn.BayesMLP`, ``BayesCNN``).
     X : array, shape ``n x ...``
+        Inputs.
     y : array, shape ``n``
         Class labels (int) for the default categorical likelihood, targets otherwise.
     nll : callable, optional
         ``nll(outputs, y)`` -> mean negative log-likelihood; default softmax cross-entropy.
-        If it is an ``nn.Module`` its parameters are fitted too (e.g. :class:`GaussianNLL`).
-    n_epochs, batch_size, lr : int, int, float
-        Adam on shuffled minibatches.
+        With ``sample_weight`` it is called as ``nll(outputs, y, weight)`` and must return
+        ``mean(weight * per-example NLL)``. If it is an ``nn.Module`` its parameters are fitted
+        too (e.g. :class:`GaussianNLL`).
+    sample_weight : array, shape ``n``, optional
+        Non-negative weights of the examples (see the module notes); rows of weight 0 are
+        dropped.
+    n_epochs : int, default 50
+        Passes over the data (shuffled minibatches).
+    batch_size : int, default 128
+        Examples per minibatch.
+    lr : float, default 1e-3
+        Adam's learning rate.
     kl_scale : float, default 0.01
         KL weight times ``N``: the loss uses ``kl_scale / N * KL`` (the paper's code default).
     kl_warmup : float, default 0.5
@@ -279,20 +431,46 @@ def ssvi(
         Fraction of training after which the support is frozen.
     update_fraction_init : float, default 0.3
         Initial replaced fraction of the cosine schedule.
-    removal : {"snr_abs", "snr", "mu"}
-    addition : {"grad", "random"}
-    random_state : int, optional
+    removal : {"snr_abs", "snr", "mu"}, default "snr_abs"
+        Removal criterion (:data:`REMOVAL`).
+    addition : {"grad", "random"}, default "grad"
+        Addition rule (:data:`ADDITION`).
+    callbacks : sequence of callables, default ()
+        Each is called with an :class:`SSVIEvent` after every step and support update
+        (e.g. :class:`~bayesparse.inference.flops.FlopCounter`).
+    random_state : None, int or numpy Generator
         Seeds minibatch order, the reparameterization noise and random addition.
-    verbose : bool
+    verbose : bool, default False
         Show a tqdm progress bar.
 
     Returns
     -------
     dict
-        ``loss`` (mean loss per epoch), ``n_steps``, ``n_updates``, ``n_replaced`` (weights
-        replaced per update), ``flops`` and ``flops_matmul`` (training, this run),
-        ``flops_dense`` and ``flops_dense_matmul`` (the same steps with every weight active,
-        i.e. dense VI).
+        ``loss`` (mean loss per epoch), ``n_steps``, ``n_updates`` and ``n_replaced`` (weights
+        replaced per update).
+
+    Raises
+    ------
+    FloatingPointError
+        The loss or the parameters became NaN or infinite (the message gives the step and the
+        likely cause).
+
+    References
+    ----------
+    .. [1] J. Li, Z. Miao, Q. Qiu, R. Zhang, "Training Bayesian Neural Networks with Sparse
+       Subspace Variational Inference", ICLR 2024, arXiv:2402.11025.
+    .. [2] C. Blundell et al., "Weight Uncertainty in Neural Networks", ICML 2015.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesparse.models.sparse_bnn import BayesMLP
+    >>> X = np.random.default_rng(0).normal(size=(40, 3)).astype("float32")
+    >>> net = BayesMLP(3, 2, hidden=(8,), density=0.5, random_state=0)
+    >>> log = ssvi(net, X, (X[:, 0] > 0).astype(int), n_epochs=2, batch_size=10,
+    ...            update_every=2, random_state=0)
+    >>> log["n_steps"], log["n_updates"]
+    (8, 2)
     """
     if removal not in REMOVAL:
         raise ValueError(f"removal: expected one of {sorted(REMOVAL)}, got {removal!r}")
@@ -306,25 +484,39 @@ def ssvi(
     yt = torch.as_tensor(np.asarray(y))
     if Xt.shape[0] != yt.shape[0]:
         raise ValueError(f"X, y: different numbers of samples ({Xt.shape[0]} vs {yt.shape[0]})")
+    weight = None
+    if sample_weight is not None:
+        weight = _check_weight(sample_weight, Xt.shape[0])
+        rows = torch.from_numpy(np.flatnonzero(weight > 0))
+        Xt, yt = Xt[rows], yt[rows]
+        weight = torch.from_numpy(weight[rows.numpy()])
     if nll is None:
         nll = _categorical_nll
         yt = yt.long()
     else:
         yt = yt.float()
     n = Xt.shape[0]
-    rng = np.random.default_rng(random_state)
-    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    # The size of the data set the ELBO is over: rows repeated w_i times.
+    n_data = float(weight.sum()) if weight is not None else n
+    if weight is not None:
+        # Uniform minibatches over the n rows: mean_B (n / n_data) w_i NLL_i is unbiased.
+        weight = (weight * (n / n_data)).float()
+    rng = check_generator(random_state)
+    gen = torch_generator(rng)
     params = list(net.parameters()) + (list(nll.parameters()) if isinstance(nll, nn.Module) else [])
     opt = torch.optim.Adam(params, lr=lr)
-    sparse = net.sparse_layers()
+    sparse = list(net.sparse_layers())
     steps_per_epoch = math.ceil(n / batch_size)
     total = n_epochs * steps_per_epoch
     end = int(update_end * total)
-    geo = layer_geometry(net)
-    geo_dense = dense_geometry(geo)
-    log: dict[str, Any] = {"loss": [], "n_steps": 0, "n_updates": 0, "n_replaced": [],
-                           "flops": 0, "flops_matmul": 0, "flops_dense": 0,
-                           "flops_dense_matmul": 0}
+
+    def data_loss(idx: torch.Tensor) -> torch.Tensor:
+        out = net(Xt[idx], "lrt", gen)
+        if weight is None:
+            return nll(out, yt[idx])
+        return nll(out, yt[idx], weight[idx])
+
+    log: dict[str, Any] = {"loss": [], "n_steps": 0, "n_updates": 0, "n_replaced": []}
     step = 0
     bar = tqdm(range(n_epochs), desc="ssvi" if sparse else "vi", disable=not verbose)
     for _ in bar:
@@ -332,27 +524,31 @@ def ssvi(
         epoch_loss = 0.0
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
-            xb, yb = Xt[idx], yt[idx]
             if sparse and step > 0 and step % update_every == 0 and step < end:
-                replaced = _support_step(net, sparse, opt, nll, xb, yb, gen, rng,
-                                         update_fraction(step, end, update_fraction_init),
-                                         removal, addition)
+                grads = _dense_grads(sparse, lambda: data_loss(idx)) if addition == "grad" \
+                    else [None] * len(sparse)
+                fraction = update_fraction(step, end, update_fraction_init)
+                replaced = sum(
+                    update_support(layer, fraction, removal=removal, grad=g, generator=rng,
+                                   optimizer=opt)[1]
+                    for layer, g in zip(sparse, grads)
+                )
                 log["n_updates"] += 1
                 log["n_replaced"].append(replaced)
-                for key, matmul_only in (("flops", False), ("flops_matmul", True)):
-                    log[key] += update_flops(geo, len(idx), grad_addition=addition == "grad",
-                                             matmul_only=matmul_only)
+                for callback in callbacks:
+                    callback(SSVIEvent("update", step, len(idx), n_replaced=replaced,
+                                       addition=addition))
             beta = min(1.0, step / max(kl_warmup * total, 1.0))
-            loss = nll(net(xb, "lrt", gen), yb) + beta * kl_scale / n * net.kl()
+            loss = data_loss(idx) + beta * kl_scale / n_data * net.kl()
             if not torch.isfinite(loss.detach()):
                 raise FloatingPointError(_divergence_message("loss", step, lr))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            for key, g in (("flops", geo), ("flops_dense", geo_dense)):
-                log[key] += train_step_flops(g, len(idx))
-                log[key + "_matmul"] += train_step_flops(g, len(idx), matmul_only=True)
-            epoch_loss += float(loss.detach()) * len(idx)
+            value = float(loss.detach())
+            for callback in callbacks:
+                callback(SSVIEvent("step", step, len(idx), loss=value, addition=addition))
+            epoch_loss += value * len(idx)
             step += 1
         # The last step's update is not seen by any loss, so the parameters are checked too.
         if not all(bool(torch.isfinite(p.detach()).all()) for p in params):
@@ -363,42 +559,30 @@ def ssvi(
     return log
 
 
+def _check_weight(sample_weight: Any, n: int) -> np.ndarray:
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight: expected shape ({n},) (one per row of X), got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight: expected finite, non-negative weights")
+    if not np.any(w > 0):
+        raise ValueError("sample_weight: all weights are zero; give some rows a positive weight")
+    return w
+
+
+def _dense_grads(
+    sparse: Sequence[SparseLayer], loss_fn: Callable[[], torch.Tensor]
+) -> list[torch.Tensor]:
+    """Dense mean-weight gradients of every sparse layer, from one forward/backward pass."""
+    with ExitStack() as stack:
+        probes = [stack.enter_context(layer.dense_grad_probe()) for layer in sparse]
+        torch.autograd.grad(loss_fn(), [layer.mu for layer in sparse])
+    return [p.grad for p in probes]
+
+
 def _divergence_message(what: str, step: int, lr: float) -> str:
     return (
         f"ssvi: the training {what} became NaN or infinite at step {step}; the optimization "
         f"diverged, most likely because lr={lr!r} is too large (try 10x smaller), or because "
         "X or y are badly scaled (standardize them) or contain NaN/inf"
     )
-
-
-def _support_step(
-    net: nn.Module,
-    sparse: list[MeanFieldLayer],
-    opt: torch.optim.Optimizer,
-    nll: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    xb: torch.Tensor,
-    yb: torch.Tensor,
-    gen: torch.Generator,
-    rng: np.random.Generator,
-    fraction: float,
-    removal: str,
-    addition: str,
-) -> int:
-    """One support update of every sparse layer; returns the number of weights replaced."""
-    grads: list[torch.Tensor | None] = [None] * len(sparse)
-    if addition == "grad":
-        for layer in sparse:
-            layer.probe = torch.zeros(layer.support.shape, requires_grad=True)
-        try:
-            loss = nll(net(xb, "lrt", gen), yb)
-            grads = list(torch.autograd.grad(loss, [layer.probe for layer in sparse]))
-        finally:
-            for layer in sparse:
-                layer.probe = None
-    replaced = 0
-    for layer, grad in zip(sparse, grads):
-        src, n = update_support(layer, fraction, removal=removal, grad=grad, generator=rng)
-        if n:
-            _remap_adam(opt, [layer.mu, layer.rho], src)
-        replaced += n
-    return replaced

@@ -31,6 +31,9 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,6 +50,7 @@ __all__ = [
     "BayesConv2d",
     "SparseBayesLinear",
     "SparseBayesConv2d",
+    "DenseGradProbe",
     "MODES",
 ]
 
@@ -152,7 +156,7 @@ class MeanFieldLayer(nn.Module):
         # rounding); training keeps the parameters' dtype.
         mu = self.mu.to(x.dtype)
         if mode == "mean":
-            y = self._mean_product(x, mu)
+            y = self._product(x, mu)
             return self._add_bias(y, self.bias_mu.to(x.dtype)) if has_bias else y
         sigma = F.softplus(self.rho.to(x.dtype))
         if mode == "sample":
@@ -165,16 +169,13 @@ class MeanFieldLayer(nn.Module):
             return y
         if mode != "lrt":
             raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
-        mean = self._mean_product(x, mu)
+        mean = self._product(x, mu)
         var = self._product(x * x, sigma * sigma)
         if has_bias:
             mean = self._add_bias(mean, self.bias_mu)
             var = self._add_bias(var, F.softplus(self.bias_rho) ** 2)
         eps = torch.randn(mean.shape, generator=generator, dtype=x.dtype)
         return mean + torch.sqrt(var + _VAR_FLOOR) * eps
-
-    def _mean_product(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-        return self._product(x, mu)
 
 
 class BayesLinear(MeanFieldLayer):
@@ -281,8 +282,11 @@ class BayesConv2d(MeanFieldLayer):
 class _SparseSupport:
     """Mixin for layers whose ``mu``/``rho`` are the values of a sparse support.
 
-    ``mu`` and ``rho`` are 1-D parameters in the support's CSR order. A support change
-    (:meth:`set_support`) rewrites them in place, so optimizers keep the same parameters.
+    ``mu`` and ``rho`` are 1-D parameters in the support's CSR order. The layer owns its
+    support (the ``support_indices`` buffer) and offers what a support-updating solver needs:
+    the posterior of the active weights (``mu``, ``sigma``), the dense gradient of the mean
+    weight (:meth:`dense_grad_probe`) and :meth:`set_support`, which also moves an
+    optimizer's state.
     """
 
     support: SparseTensor
@@ -314,8 +318,6 @@ class _SparseSupport:
         # support with mu and rho (the values mean nothing without it) and ``.to()`` moves it.
         self.register_buffer("support_indices", self.support.indices.clone())
         self.plan = SparseLinearPlan(self.support)
-        # Probe tensor for the addition step's dense gradient (None outside support updates).
-        self.probe: torch.Tensor | None = None
 
     def _sync_support(self) -> None:
         """Rebuild ``support`` and the kernel plan from the ``support_indices`` buffer."""
@@ -376,11 +378,62 @@ class _SparseSupport:
         """The full ``out x fan_in`` posterior std (zeros off the support)."""
         return self.plan.densify(F.softplus(self.rho.detach()))
 
+    @contextmanager
+    def dense_grad_probe(self) -> Iterator[DenseGradProbe]:
+        """Collect the loss gradient w.r.t. the dense mean weight, inactive entries included.
+
+        Inside the ``with`` block a forward hook records the layer's input and a tensor hook on
+        its output; every backward pass through the layer then adds
+        ``dL/dW = sum_rows grad_out^T x`` (the gradient of the mean product ``x W^T``, which
+        is the output's only dependence on the mean weight) to the yielded probe. The forward
+        pass itself stays sparse; only the weight gradient is dense. SSVI's gradient-based
+        addition reads it (Li et al., ICLR 2024, sec. 3.2; Evci et al., ICML 2020).
+
+        Yields
+        ------
+        DenseGradProbe
+            ``probe.grad`` is an ``out x fan_in`` tensor after a backward pass, else None.
+
+        Examples
+        --------
+        >>> import torch
+        >>> layer = SparseBayesLinear(6, 3, density=0.5, random_state=0)
+        >>> x = torch.randn(4, 6)
+        >>> with layer.dense_grad_probe() as probe:
+        ...     _ = torch.autograd.grad(layer(x, "mean").sum(), layer.mu)
+        >>> torch.allclose(probe.grad, torch.ones(4, 3).T @ x)
+        True
+        """
+        probe = DenseGradProbe()
+
+        def record(module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> None:
+            if not output.requires_grad:
+                return
+            x = args[0].detach()
+            output.register_hook(lambda g: probe._add(self._dense_weight_grad(x, g.detach())))
+
+        handle = self.register_forward_hook(record)
+        try:
+            yield probe
+        finally:
+            handle.remove()
+
+    def _dense_weight_grad(self, x: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     @torch.no_grad()
     def set_support(
-        self, support: SparseTensor, mu_full: torch.Tensor, rho_full: torch.Tensor
+        self,
+        support: SparseTensor,
+        mu_full: torch.Tensor,
+        rho_full: torch.Tensor,
+        optimizer: torch.optim.Optimizer | None = None,
     ) -> torch.Tensor:
         """Move to a new support of the same size, reading new values from full matrices.
+
+        ``mu`` and ``rho`` stay the same parameter objects (rewritten in place), so an
+        optimizer built on them keeps working; pass it as ``optimizer`` to carry its
+        per-parameter state along.
 
         Parameters
         ----------
@@ -389,13 +442,28 @@ class _SparseSupport:
         mu_full, rho_full : Tensor, shape ``out x fan_in``
             Values to read on the new support (the caller puts the kept weights' values and
             the added weights' initialization there).
+        optimizer : torch.optim.Optimizer, optional
+            Its state tensors shaped like ``mu``/``rho`` (Adam's and AdamW's moments, SGD's
+            momentum buffer, ...) are permuted to the weights' new positions; entries of added
+            weights are zero. Scalar state (e.g. Adam's step count) is left as is.
 
         Returns
         -------
         Tensor
             For each new entry, the position of the same weight in the old values, or -1 for
-            an added weight (callers remap optimizer state with it).
+            an added weight.
+
+        Examples
+        --------
+        >>> import torch
+        >>> layer = SparseBayesLinear(4, 2, density=0.5, random_state=0)
+        >>> new = SparseTensor.topk(torch.arange(8.0).reshape(2, 4), 4).pattern()
+        >>> src = layer.set_support(new, torch.zeros(2, 4), torch.zeros(2, 4))
+        >>> layer.support.nnz, src.shape
+        (4, torch.Size([4]))
         """
+        if not isinstance(support, SparseTensor):
+            raise TypeError(f"support: expected a SparseTensor, got {type(support).__name__}")
         if support.nnz != self.support.nnz or support.shape != self.support.shape:
             raise ValueError(
                 f"support: expected nnz={self.support.nnz} and shape {self.support.shape}, "
@@ -409,6 +477,8 @@ class _SparseSupport:
         self.support = support.pattern()
         self.support_indices.copy_(self.support.indices)
         self.plan = SparseLinearPlan(self.support)
+        if optimizer is not None:
+            _remap_state(optimizer, (self.mu, self.rho), src)
         return src
 
 
@@ -465,10 +535,8 @@ class SparseBayesLinear(_SparseSupport, MeanFieldLayer):
     def _product(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return self._matmul(x, w)
 
-    def _mean_product(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-        if self.probe is None:
-            return self._product(x, mu)
-        return F.linear(x, self.plan.densify(mu) + self.probe)
+    def _dense_weight_grad(self, x: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
+        return grad_out.T @ x
 
 
 class SparseBayesConv2d(_SparseSupport, BayesConv2d):
@@ -537,10 +605,41 @@ class SparseBayesConv2d(_SparseSupport, BayesConv2d):
             n, self.out_features, oh, ow
         )
 
-    def _mean_product(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-        if self.probe is None:
-            return self._product(x, mu)
-        return self._conv(x, self.plan.densify(mu) + self.probe)
+    def _dense_weight_grad(self, x: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
+        # The im2col columns are in (channel, kh, kw) order, the support's column order.
+        cols = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)
+        return torch.einsum("nol,nfl->of", grad_out.flatten(2), cols)
+
+
+class DenseGradProbe:
+    """The dense mean-weight gradient collected by a sparse layer's ``dense_grad_probe``.
+
+    Attributes
+    ----------
+    grad : Tensor or None
+        ``out x fan_in`` gradient summed over the backward passes seen, None before any.
+    """
+
+    def __init__(self) -> None:
+        self.grad: torch.Tensor | None = None
+
+    def _add(self, g: torch.Tensor) -> None:
+        self.grad = g if self.grad is None else self.grad + g
+
+
+def _remap_state(
+    optimizer: torch.optim.Optimizer, params: tuple[nn.Parameter, ...], src: torch.Tensor
+) -> None:
+    """Permute the optimizer's per-weight state to new positions; zero it for added weights."""
+    added = src < 0
+    safe = src.clamp_min(0)
+    for p in params:
+        state = optimizer.state.get(p)
+        if not state:
+            continue
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == p.shape:
+                state[key] = value[safe].masked_fill(added, 0)
 
 
 def _pair(v: int | tuple[int, int], name: str) -> tuple[int, int]:

@@ -40,6 +40,7 @@ from bayesparse.models.bayesian_layers import (
     SparseBayesConv2d,
     SparseBayesLinear,
 )
+from bayesparse.rng import check_generator, torch_generator
 from bayesparse.sparse import check_density
 
 __all__ = ["allocate_densities", "BayesNet", "BayesMLP", "BayesCNN", "ALLOCATIONS"]
@@ -75,6 +76,11 @@ def allocate_densities(
     Returns
     -------
     list of float
+
+    References
+    ----------
+    U. Evci, T. Gale, J. Menick, P. S. Castro, E. Elsen, "Rigging the Lottery: Making All
+    Tickets Winners", ICML 2020 (the ERK rule, sec. 3).
 
     Examples
     --------
@@ -132,9 +138,11 @@ class BayesNet(nn.Module):
     """Base for mean-field BNNs: KL, sampling and density over its Bayesian layers."""
 
     def bayes_layers(self) -> list[MeanFieldLayer]:
+        """The mean-field layers, in module order."""
         return [m for m in self.modules() if isinstance(m, MeanFieldLayer)]
 
     def sparse_layers(self) -> list[MeanFieldLayer]:
+        """The layers whose posterior lives on a sparse support (updated by SSVI)."""
         return [m for m in self.bayes_layers() if hasattr(m, "support")]
 
     def kl(self) -> torch.Tensor:
@@ -158,19 +166,27 @@ class BayesNet(nn.Module):
     def sample(
         self, x: torch.Tensor, n_samples: int = 10, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """``n_samples`` forward passes, each with one weight sample: ``n x batch x out``."""
+        """``n_samples`` forward passes, each with one weight sample: ``n x batch x out``.
+
+        Parameters
+        ----------
+        x : Tensor, shape ``batch x ...``
+            Inputs.
+        n_samples : int, default 10
+            Weight samples.
+        generator : torch.Generator, optional
+            Source of the weight noise.
+
+        Returns
+        -------
+        Tensor, shape ``n_samples x batch x out``
+        """
         return torch.stack([self(x, "sample", generator) for _ in range(n_samples)])
 
     def forward(
         self, x: torch.Tensor, mode: str = "lrt", generator: torch.Generator | None = None
     ) -> torch.Tensor:
         raise NotImplementedError
-
-
-def _seed_stream(random_state: int | np.random.Generator | None) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    return np.random.default_rng(random_state)
 
 
 class BayesMLP(BayesNet):
@@ -219,8 +235,8 @@ class BayesMLP(BayesNet):
             raise ValueError(f"hidden: layer sizes must be positive, got {sizes}")
         shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
         dens = allocate_densities(shapes, density, allocation, [False] * len(shapes))
-        rng = _seed_stream(random_state)
-        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        rng = check_generator(random_state)
+        gen = torch_generator(rng)
         layers = []
         for (out, inp), d in zip(shapes, dens):
             common = dict(prior_std=prior_std, rho_init=rho_init, generator=gen)
@@ -305,8 +321,8 @@ class BayesCNN(BayesNet):
         positions.append(1)
         dense = [first_layer_dense] + [False] * (len(shapes) - 1)
         dens = allocate_densities(shapes, density, allocation, dense, positions)
-        rng = _seed_stream(random_state)
-        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        rng = check_generator(random_state)
+        gen = torch_generator(rng)
         common = dict(prior_std=prior_std, rho_init=rho_init, generator=gen)
         convs = []
         for shape, d in zip(shapes[:-1], dens[:-1]):

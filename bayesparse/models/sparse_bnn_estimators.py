@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from bayesparse.inference.flops import dense_geometry, layer_geometry, predict_flops
+from bayesparse.inference.flops import FlopCounter, dense_geometry, predict_flops
 from bayesparse.inference.ssvi import ADDITION, REMOVAL, GaussianNLL, ssvi
 from bayesparse.models.sparse_bnn import ALLOCATIONS, BayesCNN, BayesMLP, BayesNet
+from bayesparse.rng import check_generator
 from bayesparse.sparse import check_density
 
 __all__ = ["SparseBNNClassifier", "SparseBNNRegressor"]
@@ -112,30 +113,34 @@ class _SparseBNNBase(BaseEstimator):
         return BayesCNN(tuple(self.input_shape), n_outputs, tuple(self.channels),
                         first_layer_dense=self.first_layer_dense, **common)
 
-    def _fit_net(self, X: np.ndarray, y: np.ndarray, n_outputs: int, nll: Any) -> None:
+    def _fit_net(
+        self, X: np.ndarray, y: np.ndarray, n_outputs: int, nll: Any,
+        sample_weight: np.ndarray | None,
+    ) -> None:
         self._check_params(X.shape[1])
-        rng = np.random.default_rng(self.random_state)
+        rng = check_generator(self.random_state)
         self.module_ = self._build(X.shape[1], n_outputs, rng)
+        counter = FlopCounter(self.module_)
         self.history_ = ssvi(
-            self.module_, X, y, nll=nll, n_epochs=self.n_epochs, batch_size=self.batch_size,
-            lr=self.lr, kl_scale=self.kl_scale, update_every=self.update_every,
-            removal=self.removal, addition=self.addition,
-            random_state=int(rng.integers(2**31)), verbose=self.verbose,
+            self.module_, X, y, nll=nll, sample_weight=sample_weight, n_epochs=self.n_epochs,
+            batch_size=self.batch_size, lr=self.lr, kl_scale=self.kl_scale,
+            update_every=self.update_every, removal=self.removal, addition=self.addition,
+            callbacks=[counter], random_state=rng, verbose=self.verbose,
         )
         self.predict_seed_ = int(rng.integers(2**31))
         self.density_ = self.module_.density
-        geo = layer_geometry(self.module_)
-        h = self.history_
+        geo = counter.geometry
+        flops = counter.summary()
         self.flops_ = {
-            "train": h["flops"],
-            "train_dense_vi": h["flops_dense"],
-            "train_ratio": h["flops"] / h["flops_dense"],
-            "train_matmul_ratio": h["flops_matmul"] / h["flops_dense_matmul"],
+            "train": flops["flops"],
+            "train_dense_vi": flops["flops_dense"],
+            "train_ratio": flops["ratio"],
+            "train_matmul_ratio": flops["matmul_ratio"],
             "predict_per_example": predict_flops(geo, 1, self.n_samples),
             "predict_ratio": predict_flops(geo, 1, self.n_samples)
             / predict_flops(dense_geometry(geo), 1, self.n_samples),
         }
-        self.n_iter_ = h["n_steps"]
+        self.n_iter_ = self.history_["n_steps"]
 
     def _samples(self, X: Any) -> torch.Tensor:
         """``n_samples x n x n_outputs`` network outputs, one weight draw per sample."""
@@ -207,16 +212,35 @@ class SparseBNNClassifier(ClassifierMixin, _SparseBNNBase):
     (2, 3)
     """
 
-    def fit(self, X: Any, y: Any) -> SparseBNNClassifier:
-        """Fit the posterior by SSVI; returns ``self``."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SparseBNNClassifier:
+        """Fit the posterior by SSVI.
+
+        Parameters
+        ----------
+        X : array-like, shape ``n x d``
+            Inputs (flattened images for the CNN).
+        y : array-like, shape ``n``
+            Class labels.
+        sample_weight : array-like, shape ``n``, optional
+            Non-negative example weights: the data term is ``sum_i w_i NLL_i / sum_i w_i``, so
+            an integer weight counts as that many copies of the row and a zero weight ignores
+            it.
+
+        Returns
+        -------
+        SparseBNNClassifier
+            ``self``.
+        """
         X, y = validate_data(self, X, y, dtype=np.float32)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
                 f"y: needs samples of at least 2 classes, got 1 class ({self.classes_[0]!r})"
             )
-        self._fit_net(X, codes.astype(np.int64), len(self.classes_), None)
+        self._fit_net(X, codes.astype(np.int64), len(self.classes_), None, sample_weight)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -257,16 +281,38 @@ class SparseBNNRegressor(RegressorMixin, _SparseBNNBase):
     ((3,), True)
     """
 
-    def fit(self, X: Any, y: Any) -> SparseBNNRegressor:
-        """Fit the posterior by SSVI; returns ``self``."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SparseBNNRegressor:
+        """Fit the posterior by SSVI.
+
+        Parameters
+        ----------
+        X : array-like, shape ``n x d``
+            Inputs.
+        y : array-like, shape ``n``
+            Targets (standardized internally, with the sample weights).
+        sample_weight : array-like, shape ``n``, optional
+            Non-negative example weights, as in :meth:`SparseBNNClassifier.fit`.
+
+        Returns
+        -------
+        SparseBNNRegressor
+            ``self``.
+        """
         X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=True)
-        # Standardize through the largest magnitude first: y**2 overflows float64 for
-        # |y| ~ 1e200, and training runs in float32.
-        peak = float(np.max(np.abs(y))) or 1.0
-        self.y_mean_ = float(np.mean(y / peak)) * peak
-        self.y_scale_ = (float(np.std(y / peak)) * peak) or 1.0
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        # Standardize (with the weights; rows of weight 0 play no part) through the largest
+        # magnitude first: y**2 overflows float64 for |y| ~ 1e200, and training runs in float32.
+        w = np.ones(len(y)) if sample_weight is None else sample_weight
+        peak = float(np.max(np.abs(y[w > 0]))) or 1.0
+        unit = y[w > 0] / peak
+        mean = float(np.average(unit, weights=w[w > 0]))
+        std = float(np.sqrt(np.average((unit - mean) ** 2, weights=w[w > 0])))
+        self.y_mean_ = mean * peak
+        self.y_scale_ = (std * peak) or 1.0
         nll = GaussianNLL()
-        self._fit_net(X, ((y - self.y_mean_) / self.y_scale_).astype(np.float32), 1, nll)
+        self._fit_net(X, ((y - self.y_mean_) / self.y_scale_).astype(np.float32), 1, nll,
+                      sample_weight)
         self.noise_std_ = float(torch.exp(nll.log_std.detach())) * self.y_scale_
         return self
 

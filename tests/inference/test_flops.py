@@ -1,5 +1,6 @@
 """FLOP accounting: matmul counts vs torch's FlopCounterMode, full counts vs hand arithmetic."""
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -7,6 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from bayesparse.inference.flops import (
     ADAM_FLOPS,
     KL_FLOPS,
+    FlopCounter,
     LayerGeometry,
     dense_geometry,
     layer_geometry,
@@ -14,6 +16,7 @@ from bayesparse.inference.flops import (
     train_step_flops,
     update_flops,
 )
+from bayesparse.inference.ssvi import ssvi
 from bayesparse.models.sparse_bnn import BayesCNN, BayesMLP
 
 
@@ -44,9 +47,10 @@ def test_hand_computed_sparse_linear_layer():
     assert train_step_flops([g], 2) == matmul + 2 * elementwise + ADAM_FLOPS * 2 * params
     assert train_step_flops([g], 2) == 120 + 2 * 124 + 160
     assert predict_flops([g], 2, 3) == 3 * (2 * rows * k + 5 * params + rows * m + rows * m)
-    assert update_flops([g], 2) == 15 * 5 + 2 * 2 * rows * 12
+    # Update: scores, a probe pass (one step's products) and the dense 4 x 3 weight gradient.
+    assert update_flops([g], 2) == 15 * 5 + matmul + 2 * rows * 12
     assert update_flops([g], 2, grad_addition=False) == 15 * 5
-    assert update_flops([g], 2, matmul_only=True) == 2 * 2 * rows * 12
+    assert update_flops([g], 2, matmul_only=True) == matmul + 2 * rows * 12
 
 
 def test_sparse_network_flops_scale_with_density():
@@ -57,3 +61,24 @@ def test_sparse_network_flops_scale_with_density():
     ratio = train_step_flops(geo, 128, matmul_only=True) / train_step_flops(
         dense_geometry(geo), 128, matmul_only=True)
     assert ratio == pytest.approx(sparse.density, rel=0.05)
+
+
+@pytest.mark.parametrize("addition", ["grad", "random"])
+def test_flop_counter_callback_sums_steps_and_updates(addition):
+    """The callback's totals equal the per-step formulas summed over the run's batches."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    net = BayesMLP(6, 2, hidden=(16,), density=0.3, random_state=0)
+    geo = layer_geometry(net)
+    counter = FlopCounter(net)
+    log = ssvi(net, X, y, n_epochs=3, batch_size=16, update_every=2, addition=addition,
+               random_state=0, callbacks=[counter])
+    batches = [16, 16, 16, 2] * 3
+    updates = [b for i, b in enumerate(batches) if 0 < i < int(0.75 * 12) and i % 2 == 0]
+    assert log["n_updates"] == len(updates) == 4
+    grad = addition == "grad"
+    assert counter.flops == (sum(train_step_flops(geo, b) for b in batches)
+                             + sum(update_flops(geo, b, grad_addition=grad) for b in updates))
+    assert counter.flops_dense == sum(train_step_flops(dense_geometry(geo), b) for b in batches)
+    assert counter.summary()["ratio"] == counter.flops / counter.flops_dense < 1

@@ -16,7 +16,12 @@ TINY = dict(hidden=(16,), density=0.3, n_epochs=8, batch_size=50, lr=0.03, n_sam
 @pytest.mark.parametrize("estimator", [SparseBNNClassifier(**TINY), SparseBNNRegressor(**TINY)],
                          ids=["classifier", "regressor"])
 def test_check_estimator(estimator):
-    check_estimator(estimator)
+    # Minibatch SSVI is stochastic: integer weights equal repeated rows in expectation, not
+    # bit for bit (tests/models/test_sparse_bnn_sample_weight.py tests both properties).
+    check_estimator(estimator, expected_failed_checks={
+        "check_sample_weight_equivalence_on_dense_data":
+            "stochastic minibatches: equal to repeated rows in expectation only",
+    })
 
 
 def test_digits_cnn_and_attributes():
