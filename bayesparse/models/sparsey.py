@@ -46,6 +46,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,9 @@ class SparseyMemory:
         Macrocolumns side by side, each with its own weights and code.
     inputs_per_macrocolumn : int, optional
         Inputs each macrocolumn sees, a random subset; defaults to all of them.
+    receptive_fields : sequence of int arrays, optional
+        The inputs of each macrocolumn, given explicitly (e.g. topographic patches of an
+        image, as in Sparsey's hierarchy); sets the number of macrocolumns.
     g_minus, gamma, chi : float
         Expansivity parameters ``G⁻``, ``gamma``, ``chi`` (the published defaults).
     sigmoid_center, sigmoid_steepness : float
@@ -109,6 +113,7 @@ class SparseyMemory:
         cells_per_cm: int = 16,
         n_macrocolumns: int = 1,
         inputs_per_macrocolumn: int | None = None,
+        receptive_fields: Sequence[Sequence[int]] | None = None,
         g_minus: float = 0.1,
         gamma: float = 2.0,
         chi: float = 100.0,
@@ -129,11 +134,28 @@ class SparseyMemory:
             )
         if not 0.0 <= g_minus < 1.0:
             raise ValueError(f"g_minus: expected a value in [0, 1), got {g_minus!r}")
+        if receptive_fields is not None:
+            if n_macrocolumns != 1 or inputs_per_macrocolumn is not None:
+                raise ValueError(
+                    "receptive_fields: gives the macrocolumns and their inputs; leave "
+                    "n_macrocolumns and inputs_per_macrocolumn at their defaults"
+                )
+            fields = [np.asarray(f) for f in receptive_fields]
+            if not fields or any(
+                f.ndim != 1 or f.size == 0 or f.dtype.kind not in "iu" or f.min() < 0
+                or f.max() >= n_inputs for f in fields
+            ):
+                raise ValueError(
+                    "receptive_fields: expected a non-empty list of non-empty integer index "
+                    f"arrays in [0, n_inputs={n_inputs})"
+                )
+            n_macrocolumns = len(fields)
         self.n_inputs = int(n_inputs)
         self.n_cms = int(n_cms)
         self.cells_per_cm = int(cells_per_cm)
         self.n_macrocolumns = int(n_macrocolumns)
         self.inputs_per_macrocolumn = int(per)
+        self.receptive_fields = receptive_fields
         self.g_minus = float(g_minus)
         self.gamma = float(gamma)
         self.chi = float(chi)
@@ -144,7 +166,9 @@ class SparseyMemory:
         m, q, k = self.n_macrocolumns, self.n_cms, self.cells_per_cm
         self._sees = np.zeros((m, self.n_inputs), dtype=bool)
         for i in range(m):
-            self._sees[i, self._rng.choice(self.n_inputs, per, replace=False)] = True
+            field = fields[i] if receptive_fields is not None \
+                else self._rng.choice(self.n_inputs, per, replace=False)
+            self._sees[i, field] = True
         # Dense binary weights, one row per input: store and recall read only active rows.
         self._w = np.zeros((m, self.n_inputs, q * k), dtype=np.uint8)
         self._codes = np.zeros((16, m, q), dtype=np.int32)
@@ -343,7 +367,7 @@ class SparseyMemory:
     @property
     def saturation_(self) -> float:
         """Fraction of reachable weights (seen inputs x cells) set to 1."""
-        reachable = self.inputs_per_macrocolumn * self.n_cms * self.cells_per_cm
+        reachable = self._sees.sum(axis=1) * self.n_cms * self.cells_per_cm
         return float(np.mean(self._n_set / reachable))
 
     def expected_saturation(self, n_items: int | np.ndarray, density: float) -> np.ndarray:

@@ -80,6 +80,39 @@ def test_macrocolumns_side_by_side():
     np.testing.assert_array_equal(mem.recall_batch(codes), np.arange(150))
 
 
+def test_explicit_receptive_fields():
+    X = _dense(_random_codes(300, 20, 80, seed=8))
+    fields = [np.arange(0, 150), np.arange(100, 250), np.arange(200, 300)]
+    mem = SparseyMemory(300, n_cms=8, cells_per_cm=32, receptive_fields=fields,
+                        g_minus=0.8, random_state=9)
+    mem.store_batch(X)
+    assert mem.n_macrocolumns == 3
+    # Each macrocolumn's weights come only from its own inputs.
+    for i, f in enumerate(fields):
+        outside = np.setdiff1d(np.arange(300), f)
+        assert not mem._w[i, outside].any()
+        assert mem._w[i, f].any()
+    reachable = np.array([f.size for f in fields]) * 8 * 32
+    set_ = np.array([mem._w[i].sum() for i in range(3)])
+    assert mem.saturation_ == pytest.approx(np.mean(set_ / reachable))
+    np.testing.assert_array_equal(mem.recall_batch(X), np.arange(80))
+
+
+@pytest.mark.parametrize("broken", [[0, 5, 10, 15, 20, 25], [0, 5, 10, 15, 18, 20, 25, 30]])
+def test_recall_finds_items_by_any_band_of_cms(broken):
+    # The recognized code of item 5 is made wrong in CMs spread over 6 of the 8 bands (found
+    # through the intact bands) or over all 8 (found by the scan over stored codes).
+    X = _dense(_random_codes(1000, 20, 50, seed=10))
+    mem = SparseyMemory(1000, n_cms=32, cells_per_cm=64, random_state=11).store_batch(X)
+    U = mem._normalized_input(np.flatnonzero(X[5]))
+    stored = mem._codes[5, 0]
+    for cm in broken:
+        U[0, cm, (stored[cm] + 1) % 64] = 1.0
+        U[0, cm, stored[cm]] = 0.9
+    assert (U.argmax(axis=2)[0] != stored).sum() == len(broken)
+    assert mem._best(U) == 5
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 10_000), st.integers(3, 30), st.integers(1, 40))
 def test_each_stored_item_is_recalled(seed, a, count):
@@ -104,6 +137,9 @@ def test_each_stored_item_is_recalled(seed, a, count):
         (lambda m: m.expected_saturation(5, 0.0), "density:"),
         (lambda m: SparseyMemory(10, n_cms=0), "n_cms:"),
         (lambda m: SparseyMemory(10, inputs_per_macrocolumn=11), "inputs_per_macrocolumn:"),
+        (lambda m: SparseyMemory(10, receptive_fields=[[0, 10]]), "receptive_fields:"),
+        (lambda m: SparseyMemory(10, receptive_fields=[[0]], n_macrocolumns=2),
+         "receptive_fields:"),
     ],
 )
 def test_bad_input_is_named(call, name):
