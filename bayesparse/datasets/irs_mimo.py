@@ -61,6 +61,18 @@ __all__ = [
 def ula_dictionary(n: int, grid: int) -> np.ndarray:
     """Unit-norm ULA steering columns on the cos-angle grid ``θ_g = −1 + 2g/grid``.
 
+    Parameters
+    ----------
+    n : int
+        Antennas (half-wavelength spacing).
+    grid : int
+        Grid points.
+
+    Returns
+    -------
+    ndarray (n, grid), complex
+        Columns ``exp(jπ θ_g k) / sqrt(n)``, ``k = 0 … n − 1``.
+
     Examples
     --------
     >>> U = ula_dictionary(4, 4)
@@ -122,17 +134,40 @@ class IRSMIMOSetup:
 
     @property
     def grid(self) -> int:
+        """Angle-grid points per dimension."""
         return self.u_ms.shape[1]
 
     def cascaded_channels(self, coef: np.ndarray) -> np.ndarray:
-        """Cascaded channels ``(P, n_bs, n_ms)`` implied by angular coefficients ``coef``."""
+        """Cascaded channels implied by angular coefficients.
+
+        Parameters
+        ----------
+        coef : (grid**3,) array
+            Coefficients, row-major over (IRS, mobile, BS) bins.
+
+        Returns
+        -------
+        ndarray (P, n_bs, n_ms)
+        """
         G = self.grid
         X = np.asarray(coef).reshape(G, G, G)
         Z = np.tensordot(self.factors[0], X, axes=([1], [0]))  # (P, G_ms, G_bs)
         return np.einsum("bj,pij,mi->pbm", self.u_bs, Z, self.u_ms.conj())
 
     def channel_nmse(self, coef: np.ndarray, draw: IRSMIMODraw) -> float:
-        """NMSE of the cascaded channel, averaged over the training patterns (the authors')."""
+        """NMSE of the cascaded channel, averaged over the training patterns (the authors').
+
+        Parameters
+        ----------
+        coef : (grid**3,) array
+            Estimated coefficients.
+        draw : IRSMIMODraw
+            The draw they estimate.
+
+        Returns
+        -------
+        float
+        """
         est = self.cascaded_channels(coef)
         err = np.sum(np.abs(est - draw.channels) ** 2, axis=(1, 2))
         return float(np.mean(err / np.sum(np.abs(draw.channels) ** 2, axis=(1, 2))))
@@ -155,11 +190,16 @@ def irs_mimo_setup(
         Pilot symbols ``T`` and training IRS patterns ``P`` (``M = P T n_bs``).
     angle_spread : int
         Adjacent bins at the IRS-arrival and base-station angles.
-    random_state : int, Generator or None
+    random_state : None, int or numpy.random.Generator
+        Seed or generator.
 
     Returns
     -------
     IRSMIMOSetup
+
+    References
+    ----------
+    He & Joseph, IEEE TSP 2024 (arXiv 2307.14719), Sec. VI.
     """
     for name, v in (("n_ms", n_ms), ("n_bs", n_bs), ("n_irs", n_irs), ("grid", grid),
                     ("n_pilots", n_pilots), ("n_patterns", n_patterns)):
@@ -186,6 +226,23 @@ def irs_mimo_draw(
 
     The channel is built physically (``H_1``, ``H_2`` from steering vectors); ``x`` is its exact
     grid representation, so ``Kronecker(setup.factors) @ x`` equals the noiseless ``y``.
+
+    Parameters
+    ----------
+    setup : IRSMIMOSetup
+        Pilots, patterns and dictionaries from :func:`irs_mimo_setup`.
+    snr_db : float
+        SNR of this draw's noiseless received power.
+    random_state : None, int or numpy.random.Generator
+        Seed or generator.
+
+    Returns
+    -------
+    IRSMIMODraw
+
+    References
+    ----------
+    He & Joseph, IEEE TSP 2024 (arXiv 2307.14719), Sec. VI.
     """
     if not np.isfinite(snr_db):
         raise ValueError(f"snr_db: expected a finite number, got {snr_db}")
@@ -214,7 +271,18 @@ def irs_mimo_draw(
 
 @dataclass
 class KroneckerProblem:
-    """A random Kronecker sparse-recovery problem ``y = (A_1 ⊗ … ⊗ A_d) x + n``."""
+    """A random Kronecker sparse-recovery problem ``y = (A_1 ⊗ … ⊗ A_d) x + n``.
+
+    Attributes
+    ----------
+    factors : list of ndarray
+        ``A_1, …, A_d``.
+    y : ndarray
+        Noisy measurements in ``np.kron`` order.
+    x : ndarray
+        True coefficients.
+    noise_variance : float
+    """
 
     factors: list[np.ndarray]
     y: np.ndarray

@@ -56,6 +56,12 @@ learned by the EM rule :math:`\\sigma^2 \\leftarrow (\\|y - A\\mu\\|^2 + \\sigma
 starts at ``noise_init`` :math:`\\|y\\|^2/M` and is held for ``noise_warmup`` iterations: from
 the flat initial :math:`\\gamma` the rule would absorb the signal into the noise.
 
+With ``prior="diagonal"`` the prior is :math:`\\Gamma = \\mathrm{diag}(\\gamma)` with one free
+:math:`\\gamma_n` per entry (classic SBL with EM updates, Wipf & Rao 2004) and the E-step of
+:func:`bayesparse.inference.sbl.sbl` runs through the factors: :math:`\\Sigma_y` is built from
+them in :math:`O(M^2 \\sum_i n_i)` (module docstring of :mod:`bayesparse.inference.sbl`), so the
+dictionary is still never formed; for supports that are not a product of per-factor supports.
+
 Examples
 --------
 >>> import numpy as np
@@ -145,8 +151,24 @@ class KroneckerSBLResult:
 def coupling_matrix(n: int, beta: float, wrap: bool = False) -> np.ndarray:
     """Tridiagonal PC-SBL coupling ``C_β``: 1 on the diagonal, ``β`` on both neighbours.
 
-    ``wrap=True`` also couples the first and last entries (a circulant ``C_β``), for grids
-    whose blocks can wrap around the edge.
+    Parameters
+    ----------
+    n : int
+        Grid size.
+    beta : float
+        Coupling ``β`` in ``[0, 1]``.
+    wrap : bool, default=False
+        Also couple the first and last entries (a circulant ``C_β``), for grids whose blocks
+        can wrap around the edge.
+
+    Returns
+    -------
+    ndarray (n, n)
+
+    References
+    ----------
+    Fang, Shen, Li & Li, "Pattern-coupled sparse Bayesian learning for recovery of
+    block-sparse signals", IEEE TSP 63(2), 2015; He & Joseph, IEEE TSP 2024, Sec. V.
 
     Examples
     --------
@@ -246,6 +268,25 @@ def sbl_cost(
     factors: Sequence[Any], y: Any, gammas: Sequence[Any], noise_variance: float
 ) -> float:
     """SBL cost ``log|Σ_y| + y^H Σ_y^{-1} y`` for Kronecker-structured ``γ`` (no dense matrices).
+
+    Parameters
+    ----------
+    factors : list of (m_i, n_i) arrays
+        Dictionary factors.
+    y : (m_1 ⋯ m_d,) array
+        Measurements in ``np.kron`` order.
+    gammas : list of (n_i,) arrays
+        Factor prior variances.
+    noise_variance : float
+        ``σ²``.
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    He & Joseph, IEEE TSP 2024 (arXiv 2307.14719), eq. (5); Tipping, JMLR 2001, eq. (7).
 
     Examples
     --------
@@ -369,7 +410,9 @@ def check_kronecker_problem(factors: Sequence[Any], y: Any) -> tuple[list[np.nda
     Returns
     -------
     factors : list of ndarray
+        The factors as arrays.
     y : ndarray (m_1 ⋯ m_d,)
+        The measurements as a vector in ``np.kron`` order.
 
     References
     ----------

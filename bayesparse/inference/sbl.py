@@ -23,6 +23,22 @@ computed in whichever space is smaller: when the :math:`K` active columns outnum
 - MacKay: :math:`\\gamma_i \\leftarrow |\\mu_i|^2/\\rho_i`,
   :math:`\\sigma^2 \\leftarrow \\|y-\\Phi\\mu\\|^2/(M - \\sum_i \\rho_i)`.
 
+A Kronecker dictionary :math:`\\Phi = A_1 \\otimes \\dots \\otimes A_d`
+(:class:`~bayesparse.sparse.Kronecker`) is never formed. While the active columns outnumber
+the rows, :math:`\\Sigma_y` is built from the factors,
+
+.. math::
+
+    [\\Sigma_y]_{ab} = \\sigma^2 \\delta_{ab} + \\sum_k \\gamma_k \\prod_i A_i[a_i, k_i]
+    \\overline{A_i[b_i, k_i]},
+
+i.e. the mode products of :math:`P_i^T`, :math:`P_i[k, (a, b)] = A_i[a, k]\\overline{A_i[b, k]}`,
+with :math:`\\gamma` as a tensor (:math:`O(M^2 \\sum_i n_i)`); :math:`\\Sigma_y^{-1}` comes from
+LAPACK ``potrf``/``potri``, :math:`\\mu = \\Gamma\\Phi^H\\Sigma_y^{-1}y` from the Kronecker
+adjoint, and :math:`[\\Phi^H\\Sigma_y^{-1}\\Phi]_{kk}` from the mode products of
+:math:`\\overline{P_i}` with :math:`\\Sigma_y^{-1}`. Once there are no more active columns than
+rows, those :math:`M \\times K` columns are built from the factors' columns.
+
 Columns whose :math:`\\gamma_i` falls below ``prune_rel * max(γ)`` are removed. A learned
 :math:`\\sigma^2` is held at its start for ``noise_warmup`` iterations before its rule runs.
 

@@ -111,6 +111,16 @@ class SBLRegression(RegressorMixin, BaseEstimator):
     n_iter_ : int
     cost_ : list of float
         SBL cost ``log|Σ_y| + y^H Σ_y^{-1} y`` per iteration.
+    coef_var_ : (n_features,) array
+        Posterior variances (0 for pruned features).
+    converged_ : bool
+        Whether the stopping rule was met before ``max_iter``.
+
+    References
+    ----------
+    Tipping, "Sparse Bayesian learning and the relevance vector machine", JMLR 1, 2001;
+    Wipf & Rao, "Sparse Bayesian learning for basis selection", IEEE TSP 52(8), 2004. The
+    solver is :func:`bayesparse.inference.sbl.sbl`.
     """
 
     _parameter_constraints: dict = {
@@ -138,7 +148,19 @@ class SBLRegression(RegressorMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> SBLRegression:
-        """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,), real or complex."""
+        """Fit the posterior and the hyperparameters.
+
+        Parameters
+        ----------
+        X : (n_samples, n_features) array
+            Dictionary, real or complex.
+        y : (n_samples,) array
+            Targets, real or complex.
+
+        Returns
+        -------
+        self : SBLRegression
+        """
         if _is_complex(X) or _is_complex(y):
             X = _check_complex(X, "X", True)
             y = _check_complex(y, "y", False).ravel()
@@ -161,8 +183,21 @@ class SBLRegression(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X: Any, return_std: bool = False) -> Any:
-        """Predictive mean, and with ``return_std`` the predictive standard deviation
-        ``sqrt(σ² + x_a^H Σ x_a)``."""
+        """Predictive mean, and with ``return_std`` the predictive standard deviation.
+
+        Parameters
+        ----------
+        X : (n_samples, n_features) array
+            Inputs, real or complex.
+        return_std : bool, default=False
+            Also return ``sqrt(σ² + x_a^H Σ x_a)`` over the active features ``a``.
+
+        Returns
+        -------
+        mean : (n_samples,) array
+        std : (n_samples,) array
+            Only with ``return_std=True``.
+        """
         check_is_fitted(self)
         if _is_complex(X):
             X = _check_complex(X, "X", True)
