@@ -38,6 +38,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from bayesparse.rng import torch_generator
+
 
 def sghmc(potential: Callable[[Tensor, Tensor | None], Tensor], theta0: Tensor, n_data: int, *,
           num_samples: int = 200, burn_in: int = 1000, thin: int = 5, lr: float = 1e-2,
@@ -84,8 +86,7 @@ def sghmc(potential: Callable[[Tensor, Tensor | None], Tensor], theta0: Tensor, 
         raise ValueError(f"sghmc: need lr > 0 and 0 < mdecay < 1; got lr={lr}, mdecay={mdecay}")
     if n_data < 1:
         raise ValueError(f"n_data: expected >= 1, got {n_data}")
-    gen = torch.Generator().manual_seed(
-        int(torch.randint(2**62, (1,))) if random_state is None else random_state)
+    gen = torch_generator(random_state)
     theta = theta0.detach().clone()
     v = torch.zeros_like(theta)
     tau, g, v_hat = torch.ones_like(theta), torch.ones_like(theta), torch.ones_like(theta)

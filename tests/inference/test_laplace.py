@@ -6,11 +6,22 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
-from bayesparse.inference.laplace import fit_laplace, jacobian_factors
-from bayesparse.models.surrogates.mlp import MLP
+from bayesparse.inference.functional import FunctionalModel, fan_in_prior
+from bayesparse.inference.laplace import fit_laplace
 
 TOL = 1e-8  # float64 closed form vs our factorized computation
+
+
+def _mlp(d, hidden):
+    """A one-output tanh MLP as a FunctionalModel over all of its parameters."""
+    widths = (d, *hidden, 1)
+    layers = []
+    for i, o in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(i, o), nn.Tanh()]
+    net = nn.Sequential(*layers[:-1]).double()
+    return FunctionalModel(net, fan_in_prior(net, 1.0))
 
 
 def _blr(n=25, d=3, seed=0):
@@ -29,8 +40,8 @@ def test_kfac_linear_model_equals_bayesian_linear_regression(subset):
     prec = Phi.T @ Phi / s2 + delta * torch.eye(Phi.shape[1], dtype=torch.float64)
     cov_w = torch.linalg.inv(prec)
     w = cov_w @ Phi.T @ Y / s2
-    net = MLP(3, ())
-    theta = w[:, 0]  # MLP layout: weights (in x out) then bias, as in Phi
+    net = _mlp(3, ())
+    theta = w[:, 0]  # nn.Linear(3, 1) layout: the weight row then the bias, as in Phi
     fit = fit_laplace(net, theta, X, Y, subset=subset, hessian="kfac", prior_precision=delta,
                       noise_var=s2)
     Xt = torch.randn(7, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -48,7 +59,7 @@ def test_kfac_linear_model_equals_bayesian_linear_regression(subset):
 def test_diag_linear_model_equals_diagonal_precision():
     X, Y, Phi = _blr()
     delta, s2 = 0.5, 0.1
-    net = MLP(3, ())
+    net = _mlp(3, ())
     theta = torch.randn(4, dtype=torch.float64)
     fit = fit_laplace(net, theta, X, Y, hessian="diag", prior_precision=delta, noise_var=s2)
     var_w = 1.0 / ((Phi**2).sum(0) / s2 + delta)
@@ -58,7 +69,7 @@ def test_diag_linear_model_equals_diagonal_precision():
 
 def test_marginal_likelihood_optimization_finds_the_stationary_point():
     X, Y, Phi = _blr(n=40)
-    net = MLP(3, ())
+    net = _mlp(3, ())
     theta = torch.linalg.lstsq(Phi, Y).solution[:, 0]
     fit = fit_laplace(net, theta, X, Y, hessian="kfac", steps=1000)
     # The optimum is stationary: nudging either hyper-parameter lowers the marginal likelihood.
@@ -70,10 +81,10 @@ def test_marginal_likelihood_optimization_finds_the_stationary_point():
 
 def _dense_ggn_laplace(net, theta, X, Y, Xt, delta_per_param, s2):
     """Reference: explicit P x P Gauss-Newton posterior by autograd Jacobians."""
-    J = torch.autograd.functional.jacobian(lambda t: net.forward(t[None], X)[0, :, 0], theta)
-    Jt = torch.autograd.functional.jacobian(lambda t: net.forward(t[None], Xt)[0, :, 0], theta)
+    J = torch.autograd.functional.jacobian(lambda t: net(t, X)[:, 0], theta)
+    Jt = torch.autograd.functional.jacobian(lambda t: net(t, Xt)[:, 0], theta)
     prec = J.T @ J / s2 + torch.diag(delta_per_param)
-    f = net.forward(theta[None], X)[0, :, 0]
+    f = net(theta, X)[:, 0]
     log_ev = (-0.5 * len(X) * math.log(2 * math.pi * s2) - 0.5 * (Y[:, 0] - f).pow(2).sum() / s2
               - 0.5 * (delta_per_param * theta**2).sum() + 0.5 * delta_per_param.log().sum()
               - 0.5 * torch.logdet(prec))
@@ -83,7 +94,7 @@ def _dense_ggn_laplace(net, theta, X, Y, Xt, delta_per_param, s2):
 @pytest.mark.parametrize("per_layer", [False, True])
 def test_full_ggn_equals_dense_gauss_newton_laplace(per_layer):
     gen = torch.Generator().manual_seed(0)
-    net = MLP(3, (5, 4))
+    net = _mlp(3, (5, 4))
     theta = 0.7 * torch.randn(net.n_params, generator=gen, dtype=torch.float64)
     X = torch.randn(12, 3, generator=gen, dtype=torch.float64)
     Y = torch.randn(12, 1, generator=gen, dtype=torch.float64)
@@ -91,8 +102,8 @@ def test_full_ggn_equals_dense_gauss_newton_laplace(per_layer):
     fit = fit_laplace(net, theta, X, Y, hessian="full", per_layer=per_layer, steps=200)
     deltas = fit.prior_precision if per_layer else [fit.prior_precision] * 3
     assert len(deltas) == 3
-    per_param = torch.cat([torch.full(((i + 1) * o,), d, dtype=torch.float64)
-                           for (i, o), d in zip(net.layers, deltas)])
+    per_param = torch.cat([torch.full((b.stop - b.start,), d, dtype=torch.float64)
+                           for b, d in zip(net.groups.values(), deltas)])
     cov, log_ev = _dense_ggn_laplace(net, theta, X, Y, Xt, per_param, fit.noise_var)
     _, ours = fit.predict(net, theta, Xt)
     # Woodbury (n x n) against the explicit P x P inverse, float64.
@@ -102,7 +113,7 @@ def test_full_ggn_equals_dense_gauss_newton_laplace(per_layer):
 
 def test_per_layer_marginal_likelihood_is_stationary_and_beats_shared():
     gen = torch.Generator().manual_seed(1)
-    net = MLP(2, (6,))
+    net = _mlp(2, (6,))
     X = torch.rand(30, 2, generator=gen, dtype=torch.float64)
     Y = torch.sin(3 * X[:, :1]) + X[:, 1:] ** 2
     theta = 0.5 * torch.randn(net.n_params, generator=gen, dtype=torch.float64)
@@ -120,30 +131,28 @@ def test_per_layer_marginal_likelihood_is_stationary_and_beats_shared():
             assert other.log_marglik <= layered.log_marglik + 1e-6
 
 
-@settings(max_examples=15, deadline=None)
-@given(hidden=st.lists(st.integers(1, 5), min_size=0, max_size=2), seed=st.integers(0, 100))
-def test_jacobian_factors_match_autograd(hidden, seed):
-    net = MLP(2, hidden)
+@settings(max_examples=10, deadline=None)
+@given(hidden=st.lists(st.integers(1, 5), min_size=1, max_size=2), seed=st.integers(0, 100))
+def test_kfac_is_exact_for_the_last_layer_of_a_one_output_network(hidden, seed):
+    # Ritter et al. 2018: for the output layer of a one-output network g = 1, so the
+    # Kronecker factorization of the GGN block is exact and equals the full GGN.
+    net = _mlp(2, hidden)
     gen = torch.Generator().manual_seed(seed)
     theta = torch.randn(net.n_params, generator=gen, dtype=torch.float64)
-    X = torch.randn(3, 2, generator=gen, dtype=torch.float64)
-    f, layers = jacobian_factors(net, theta, X)
-    J = torch.autograd.functional.jacobian(
-        lambda th: net.forward(th.unsqueeze(0), X)[0, :, 0], theta)
-    k = 0
-    for (a, g), (i, o) in zip(layers, net.layers):
-        Jl = (a.unsqueeze(-1) * g.unsqueeze(-2))  # n x (in+1) x out
-        w_part = J[:, k:k + i * o].reshape(3, i, o)
-        b_part = J[:, k + i * o:k + i * o + o]
-        torch.testing.assert_close(Jl[:, :i], w_part, atol=1e-10, rtol=0)
-        torch.testing.assert_close(Jl[:, i], b_part, atol=1e-10, rtol=0)
-        k += (i + 1) * o
-    torch.testing.assert_close(f, net.forward(theta.unsqueeze(0), X)[0, :, 0])
+    X = torch.randn(9, 2, generator=gen, dtype=torch.float64)
+    Y = torch.randn(9, 1, generator=gen, dtype=torch.float64)
+    Xt = torch.randn(3, 2, generator=gen, dtype=torch.float64)
+    kw = dict(subset="last_layer", prior_precision=0.7, noise_var=0.2)
+    kfac = fit_laplace(net, theta, X, Y, hessian="kfac", **kw)
+    full = fit_laplace(net, theta, X, Y, hessian="full", **kw)
+    torch.testing.assert_close(kfac.predict(net, theta, Xt)[1], full.predict(net, theta, Xt)[1],
+                               atol=1e-10, rtol=1e-10)
+    assert kfac.log_marglik == pytest.approx(full.log_marglik, abs=1e-8)
 
 
 def test_bad_arguments():
     X, Y, _ = _blr()
-    net = MLP(3, ())
+    net = _mlp(3, ())
     theta = torch.zeros(4, dtype=torch.float64)
     with pytest.raises(ValueError, match="subset"):
         fit_laplace(net, theta, X, Y, subset="first")
@@ -157,4 +166,7 @@ def test_bad_arguments():
         fit_laplace(net, theta, X, Y, prior_precision=[1.0, 2.0], per_layer=True)
     with pytest.raises(ValueError, match="Y"):
         fit_laplace(net, theta, X, torch.cat([Y, Y], -1))
+    sparse_like = FunctionalModel(nn.Linear(3, 1).double(), {"weight": 1.0})
+    with pytest.raises(ValueError, match="kfac"):
+        fit_laplace(sparse_like, torch.zeros(3, dtype=torch.float64), X, Y, hessian="kfac")
     assert math.isfinite(fit_laplace(net, theta, X, Y, steps=5).log_marglik)

@@ -30,7 +30,7 @@ from bayesparse.models.surrogates import (
     LaplaceBNN,
     SparseBNN,
 )
-from bayesparse.models.surrogates.mlp import MLP
+from bayesparse.models.surrogates.networks import tanh_mlp
 
 TINY = {
     "hmc": (HMCBNN, dict(hidden=(8,), num_samples=16, warmup_steps=16, num_steps=4,
@@ -134,7 +134,7 @@ def test_ensemble_mixture_moments_match_manual_formula(models):
     model = models["ensemble"]
     Xt = torch.rand(5, 2, dtype=torch.float64)
     # Members see the centred inputs 2 x - 1 (the default input transform).
-    members = torch.stack([model.net.forward(model.theta_[s:s + 1], 2 * Xt - 1)[0, :, :1]
+    members = torch.stack([model.model(model.theta_[s], 2 * Xt - 1)[:, :1]
                            for s in range(model.n_members)])
     std = model.outcome_transform.stdvs
     members = members * std + model.outcome_transform.means
@@ -147,7 +147,7 @@ def test_ensemble_mixture_moments_match_manual_formula(models):
 
 
 def _conjugate_reference(X, Y, Xt, noise_var, prior_var=1.0):
-    """Closed-form posterior of f(Xt) for the linear 'MLP' (no hidden layers) with its prior."""
+    """Closed-form posterior of f(Xt) for the linear MLP (no hidden layers) with its prior."""
     Phi = torch.cat([X, torch.ones(len(X), 1, dtype=X.dtype)], -1)
     Pt = torch.cat([Xt, torch.ones(len(Xt), 1, dtype=X.dtype)], -1)
     prior_prec = torch.tensor([X.shape[1] / prior_var] * X.shape[1] + [1 / prior_var],
@@ -208,11 +208,11 @@ def test_anchored_ensemble_without_data_returns_its_prior_draws():
                          prior_var=4.0, random_state=0).fit()
     anchors = model.anchors_
     # The anchors are draws from the prior N(0, prior_var / fan_in), biases N(0, prior_var).
-    z = anchors / model.net.prior_std(anchors)
+    z = anchors / model.model.prior_std(anchors)
     assert 0.7 < float(z.std()) < 1.3 and float(z.std()) > 0
     # With no data the anchored MAP is the anchor itself (closed form).
     Xs, Ys = model.training_data()
-    alone = fit_map(model.net, anchors + 0.3, Xs, Ys, noise_var=None,
+    alone = fit_map(model.model, anchors + 0.3, Xs, Ys, noise_var=None,
                     weights=torch.zeros(3, 12, dtype=torch.float64), steps=2000, anchor=anchors)
     torch.testing.assert_close(alone, anchors, atol=1e-4, rtol=0)
 
@@ -285,8 +285,8 @@ def test_bad_input_specific():
         DeepEnsemble(X, Y, n_members=1)
     with pytest.raises(ValueError, match="noise_var"):
         SGHMCBNN(X, Y, noise_var=0.0)
-    with pytest.raises(ValueError, match="MLP"):
-        MLP(0, (3,))
+    with pytest.raises(ValueError, match="hidden"):
+        tanh_mlp(2, (0,), 1)
     model = _fit("ensemble")
     with pytest.raises(ValueError, match="X"):
         model.posterior(torch.rand(3, 5, dtype=torch.float64))

@@ -32,7 +32,7 @@ from linear_operator.utils.errors import NotPSDError
 from torch import Tensor, nn
 from typing_extensions import Self
 
-from bayesparse.models.surrogates.sampled_mlp import check_training_data
+from bayesparse.models.surrogates.base import check_training_data
 
 
 class FeatureKernel(Kernel):

@@ -40,13 +40,9 @@ from torch.nn.functional import softplus
 from typing_extensions import Self
 
 from bayesparse.inference.map import fit_map
-from bayesparse.models.surrogates.mlp import MLP
-from bayesparse.models.surrogates.sampled_mlp import (
-    SampledMLP,
-    centre_unit_cube,
-    check_training_data,
-    seed_generator,
-)
+from bayesparse.models.surrogates.networks import mlp_model, prior_init
+from bayesparse.models.surrogates.sampled_mlp import SampledMLP
+from bayesparse.rng import torch_generator
 
 
 class DeepEnsemble(SampledMLP):
@@ -92,11 +88,9 @@ class DeepEnsemble(SampledMLP):
                  anchored: bool = False,
                  input_transform: InputTransform | _DefaultType | None = DEFAULT,
                  **kwargs: Any) -> None:
-        train_X, train_Y = check_training_data(train_X, train_Y)
-        if input_transform == DEFAULT:
-            input_transform = centre_unit_cube(train_X.shape[-1], train_X)
         super().__init__(train_X, train_Y, hidden=hidden, prior_var=prior_var, head_factor=2,
-                         input_transform=input_transform, **kwargs)
+                         input_transform=input_transform, centre=True, **kwargs)
+        self.hidden = tuple(hidden)
         if n_members < 2:
             raise ValueError(f"n_members: expected >= 2, got {n_members}")
         if not 0 < subset <= 1:
@@ -108,21 +102,20 @@ class DeepEnsemble(SampledMLP):
         """Train every member on its own random subset; sets ``theta_`` and ``masks_``."""
         X, Y = self.training_data()
         n = X.shape[0]
-        gen = seed_generator(self.random_state)
+        gen = torch_generator(self.random_state)
         k = max(1, round(self.subset * n))
         order = torch.rand(self.n_members, n, generator=gen).argsort(-1)
         self.masks_ = (order < k).to(X.dtype)
         if self.anchored:
             # Each member starts at and is regularized towards its own prior draw (biases too).
-            anchor = torch.randn(self.n_members, self.net.n_params, generator=gen,
-                                 dtype=X.dtype) * self.net.prior_std(X)
+            anchor = self.model.sample_prior(self.n_members, gen, X.dtype)
             theta0 = self.anchors_ = anchor
         else:
             # Initialize at the unit-scale prior whatever the (weak) weight decay of training.
             anchor = None
-            theta0 = MLP(self.net.d_in, self.net.hidden, self.net.d_out).init(
-                self.n_members, gen, X.dtype)
-        self.theta_ = fit_map(self.net, theta0, X, Y, noise_var=None, weights=self.masks_,
+            unit = mlp_model(X.shape[-1], self.hidden, 2 * self._num_outputs, 1.0, X.dtype)
+            theta0 = prior_init(unit, self.n_members, gen, X.dtype)
+        self.theta_ = fit_map(self.model, theta0, X, Y, noise_var=None, weights=self.masks_,
                               steps=self.steps, lr=self.lr, mean_warmup=self.mean_warmup,
                               anchor=anchor)
         self.eval()
@@ -130,7 +123,7 @@ class DeepEnsemble(SampledMLP):
 
     def predictive_variance(self, X: Tensor) -> Tensor:
         """Mixture variance of ``y`` incl. the members' noise (standardized scale), ``n x m``."""
-        out = self.net.forward(self.theta_.to(X), self.transform_inputs(X))
+        out = self.model(self.theta_.to(X), self.transform_inputs(X))
         m = self._num_outputs
         mean, var = out[..., :m], softplus(out[..., m:]) + 1e-6
-        return (var + mean.pow(2)).mean(-3) - mean.mean(-3).pow(2)
+        return (var + mean.pow(2)).mean(0) - mean.mean(0).pow(2)

@@ -37,8 +37,10 @@ from torch import Tensor
 from typing_extensions import Self
 
 from bayesparse.inference.hmc import hmc
-from bayesparse.inference.map import fit_map, gaussian_nll
-from bayesparse.models.surrogates.sampled_mlp import SampledMLP, seed_generator
+from bayesparse.inference.map import fit_map, negative_log_joint
+from bayesparse.models.surrogates.networks import prior_init
+from bayesparse.models.surrogates.sampled_mlp import SampledMLP
+from bayesparse.rng import torch_generator
 
 
 class HMCBNN(SampledMLP):
@@ -82,16 +84,11 @@ class HMCBNN(SampledMLP):
     def fit(self) -> Self:
         """Pre-train to the MAP, then run HMC from it; sets ``theta_`` (``S x P``)."""
         X, Y = self.training_data()
-        gen = seed_generator(self.random_state)
-        theta0 = fit_map(self.net, self.net.init(1, gen, X.dtype), X, Y,
+        gen = torch_generator(self.random_state)
+        theta0 = fit_map(self.model, prior_init(self.model, 1, gen, X.dtype), X, Y,
                          noise_var=self.noise_var, steps=self.pretrain_steps)[0]
-
-        def potential(theta: Tensor) -> Tensor:
-            th = theta.unsqueeze(0)
-            return (gaussian_nll(self.net, th, X, Y, self.noise_var).sum()
-                    - self.net.log_prior(th).sum())
-
         seed = int(gen.initial_seed() % 2**31)
+        potential = negative_log_joint(self.model, X, Y, self.noise_var)
         self.theta_ = hmc(potential, theta0, num_samples=self.num_samples,
                           warmup_steps=self.warmup_steps, num_steps=self.num_steps,
                           nuts=self.nuts, random_state=seed)

@@ -27,19 +27,18 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import torch
 from botorch.exceptions.errors import ModelFittingError
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.kernels import InfiniteWidthBNNKernel
-from botorch.models.transforms.input import InputTransform, Normalize
+from botorch.models.transforms.input import InputTransform
 from botorch.utils.types import DEFAULT, _DefaultType
 from gpytorch.constraints import Interval
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 from typing_extensions import Self
 
-from bayesparse.models.surrogates.sampled_mlp import check_training_data
+from bayesparse.models.surrogates.base import centre_unit_cube, check_training_data
 
 
 class InfiniteWidthBNN(SingleTaskGP):
@@ -68,7 +67,7 @@ class InfiniteWidthBNN(SingleTaskGP):
             raise ValueError(f"depth: expected >= 1, got {depth}")
         d = train_X.shape[-1]
         if input_transform == DEFAULT:
-            input_transform = Normalize(d, bounds=torch.tensor([[0.5] * d, [1.0] * d]).to(train_X))
+            input_transform = centre_unit_cube(d, train_X)
         batch = train_Y.shape[-1:] if train_Y.shape[-1] > 1 else None
         kernel = InfiniteWidthBNNKernel(depth=depth, batch_shape=batch).to(train_X)
         # Bounded variances: on near-linear data the marginal likelihood otherwise drives the

@@ -25,9 +25,11 @@ from typing import Any
 from torch import Tensor
 from typing_extensions import Self
 
-from bayesparse.inference.map import fit_map, gaussian_nll
+from bayesparse.inference.map import fit_map, negative_log_joint
 from bayesparse.inference.sghmc import sghmc
-from bayesparse.models.surrogates.sampled_mlp import SampledMLP, seed_generator
+from bayesparse.models.surrogates.networks import prior_init
+from bayesparse.models.surrogates.sampled_mlp import SampledMLP
+from bayesparse.rng import torch_generator
 
 
 class SGHMCBNN(SampledMLP):
@@ -77,15 +79,13 @@ class SGHMCBNN(SampledMLP):
         """Pre-train to the MAP, then run SGHMC from it; sets ``theta_`` (``S x P``)."""
         X, Y = self.training_data()
         n = X.shape[0]
-        gen = seed_generator(self.random_state)
-        theta0 = fit_map(self.net, self.net.init(1, gen, X.dtype), X, Y,
+        gen = torch_generator(self.random_state)
+        theta0 = fit_map(self.model, prior_init(self.model, 1, gen, X.dtype), X, Y,
                          noise_var=self.noise_var, steps=self.pretrain_steps)[0]
+        U = negative_log_joint(self.model, X, Y, self.noise_var)
 
         def potential(theta: Tensor, idx: Tensor | None) -> Tensor:
-            th = theta.unsqueeze(0)
-            xb, yb = (X, Y) if idx is None else (X[idx], Y[idx])
-            nll = gaussian_nll(self.net, th, xb, yb, self.noise_var).mean()
-            return nll - self.net.log_prior(th).sum() / n
+            return U(theta, idx) / n
 
         self.theta_ = sghmc(potential, theta0, n, num_samples=self.num_samples,
                             burn_in=self.burn_in, thin=self.thin, lr=self.lr,

@@ -26,19 +26,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from botorch.models.ensemble import EnsembleModel
 from botorch.models.transforms.input import InputTransform
-from botorch.models.transforms.outcome import OutcomeTransform, Standardize
+from botorch.models.transforms.outcome import OutcomeTransform
 from botorch.utils.types import DEFAULT, _DefaultType
 from torch import Tensor
 from typing_extensions import Self
 
 from bayesparse.inference.ssvi import GaussianNLL, ssvi
 from bayesparse.models.sparse_bnn import BayesMLP
-from bayesparse.models.surrogates.sampled_mlp import check_training_data, seed_generator
+from bayesparse.models.surrogates.base import EnsembleSurrogate
+from bayesparse.rng import torch_generator
 
 
-class SparseBNN(EnsembleModel):
+class SparseBNN(EnsembleSurrogate):
     """Sparse mean-field BNN surrogate fitted by SSVI (a botorch ``EnsembleModel``).
 
     Parameters
@@ -60,31 +60,23 @@ class SparseBNN(EnsembleModel):
         the prior (predictive variance 3.6 on standardized targets, test MSE 0.27) while 0.1
         fits (test MSE 0.096, deep ensemble 0.124); the SSVI paper's default is 0.01.
     input_transform, outcome_transform, random_state
-        As in :class:`~bayesparse.models.surrogates.sampled_mlp.SampledMLP`.
+        As in :class:`~bayesparse.models.surrogates.sampled_mlp.SampledMLP` (no input
+        transform by default).
     """
 
     def __init__(self, train_X: Tensor, train_Y: Tensor, *, hidden: Sequence[int] = (64, 64),
                  density: float = 0.25, n_samples: int = 32, steps: int = 300,
                  lr: float = 1e-2, kl_scale: float = 0.1,
-                 input_transform: InputTransform | None = None,
+                 input_transform: InputTransform | _DefaultType | None = DEFAULT,
                  outcome_transform: OutcomeTransform | _DefaultType | None = DEFAULT,
                  random_state: int | None = None) -> None:
         super().__init__()
-        train_X, train_Y = check_training_data(train_X, train_Y)
-        if train_Y.shape[-1] != 1:
-            raise ValueError(f"train_Y: SparseBNN models one output, got {train_Y.shape[-1]}; "
-                             "use a ModelList of one SparseBNN per output")
+        self._set_data(train_X, train_Y, input_transform=input_transform,
+                       outcome_transform=outcome_transform, centre=False, max_outputs=1)
         if n_samples < 2 or steps < 1:
             raise ValueError(f"n_samples, steps: need n_samples >= 2 and steps >= 1, got "
                              f"{n_samples}, {steps}")
-        self.train_X, self.train_Y = train_X, train_Y
         self._num_outputs = 1
-        if outcome_transform == DEFAULT:
-            outcome_transform = Standardize(m=1)
-        if outcome_transform is not None:
-            self.outcome_transform = outcome_transform
-        if input_transform is not None:
-            self.input_transform = input_transform
         self.hidden, self.density, self.n_samples = tuple(hidden), density, n_samples
         self.steps, self.lr, self.kl_scale = steps, lr, kl_scale
         self.random_state = random_state
@@ -92,17 +84,13 @@ class SparseBNN(EnsembleModel):
 
     def fit(self) -> Self:
         """Train the sparse BNN by full-batch SSVI; fixes the seeds of the ``S`` draws."""
-        self.train()
-        X = self.transform_inputs(self.train_X).detach()
-        Y = self.train_Y
-        if hasattr(self, "outcome_transform"):
-            Y, _ = self.outcome_transform(Y, X=X)
-        gen = seed_generator(self.random_state)
+        X, Y = self.training_data()
+        gen = torch_generator(self.random_state)
         seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
         self.net_ = BayesMLP(X.shape[-1], 1, self.hidden, density=self.density,
                              random_state=seed)
         n = X.shape[0]
-        ssvi(self.net_, X.float().numpy(), Y.detach()[:, 0].float().numpy(), nll=GaussianNLL(),
+        ssvi(self.net_, X.float().numpy(), Y[:, 0].float().numpy(), nll=GaussianNLL(),
              n_epochs=self.steps, batch_size=n, lr=self.lr, kl_scale=self.kl_scale,
              update_every=max(1, self.steps // 10), random_state=seed)
         self.sample_seeds_ = [seed + 1 + s for s in range(self.n_samples)]
@@ -113,9 +101,7 @@ class SparseBNN(EnsembleModel):
         """``S`` weight draws' outputs: ``batch x n x d`` -> ``batch x S x n x 1``."""
         if self.net_ is None:
             raise RuntimeError("SparseBNN: call fit() before posterior()")
-        if X.shape[-1] != self.train_X.shape[-1]:
-            raise ValueError(f"X: expected {self.train_X.shape[-1]} input columns, got "
-                             f"{X.shape[-1]}")
+        self._check_columns(X)
         flat = X.reshape(-1, X.shape[-1])
         outs = [self.net_(flat, "sample", torch.Generator().manual_seed(s))
                 for s in self.sample_seeds_]
