@@ -169,8 +169,11 @@ class SparseyMemory:
             field = fields[i] if receptive_fields is not None \
                 else self._rng.choice(self.n_inputs, per, replace=False)
             self._sees[i, field] = True
-        # Dense binary weights, one row per input: store and recall read only active rows.
-        self._w = np.zeros((m, self.n_inputs, q * k), dtype=np.uint8)
+        # Dense binary weights, one row per (macrocolumn, seen input): store and recall read
+        # only the rows of active inputs. ``_row`` maps (macrocolumn, input) to its row.
+        self._row = np.full((m, self.n_inputs), -1, dtype=np.int64)
+        self._row[self._sees] = np.arange(int(self._sees.sum()))
+        self._w = np.zeros((int(self._sees.sum()), q * k), dtype=np.uint8)
         self._codes = np.zeros((16, m, q), dtype=np.int32)
         n_bands = -(-q // _BAND)
         self._tables: list[list[dict[bytes, list[int]]]] = [
@@ -202,11 +205,15 @@ class SparseyMemory:
     def _normalized_input(self, active: np.ndarray) -> np.ndarray:
         """``U`` of every macrocolumn's cells, shape ``n_macrocolumns x Q x K``."""
         m, q, k = self.n_macrocolumns, self.n_cms, self.cells_per_cm
-        # Weights from inputs a macrocolumn does not see are never set, so summing all active
-        # rows gives each macrocolumn's u; U divides by the active inputs it sees.
-        u = self._w[:, active].sum(axis=1, dtype=np.int64).reshape(m, q, k)
-        seen = np.maximum(self._sees[:, active].sum(axis=1), 1)
-        return u / seen[:, None, None]
+        mac, pos = np.nonzero(self._sees[:, active])  # sorted by macrocolumn
+        seen = np.bincount(mac, minlength=m)
+        u = np.zeros((m, q * k), dtype=np.int64)
+        has = seen > 0
+        if has.any():
+            starts = np.concatenate([[0], np.cumsum(seen)[:-1]])[has]
+            u[has] = np.add.reduceat(self._w[self._row[mac, active[pos]]], starts, axis=0,
+                                     dtype=np.int64)
+        return u.reshape(m, q, k) / np.maximum(seen, 1)[:, None, None]
 
     def _select(self, U: np.ndarray) -> np.ndarray:
         """Learning-mode winners ``n_macrocolumns x Q`` (steps 3-6 of the algorithm)."""
@@ -278,7 +285,7 @@ class SparseyMemory:
         k = self.cells_per_cm
         cells = winners + np.arange(self.n_cms)[None, :] * k
         mac, pos = np.nonzero(self._sees[:, active])
-        where = (mac[:, None], active[pos][:, None], cells[mac])
+        where = (self._row[mac, active[pos]][:, None], cells[mac])
         new = self.n_cms - self._w[where].sum(axis=1, dtype=np.int64)
         self._n_set += np.bincount(mac, weights=new, minlength=self.n_macrocolumns).astype(np.int64)
         self._w[where] = 1
