@@ -139,7 +139,7 @@ class NetworkEnsemblePosterior(EnsemblePosterior):
         raise UnsupportedError(
             f"This posterior is a mixture of {self.ensemble_size} sampled networks, not a "
             "Gaussian: SobolQMCNormalSampler and the other normal samplers do not apply. Use "
-            "botorch.sampling.IndexSampler(sample_shape=torch.Size([n])), or "
+            "botorch.sampling.index_sampler.IndexSampler(sample_shape=torch.Size([n])), or "
             "botorch.sampling.get_sampler(posterior, sample_shape), which picks it."
         )
 
