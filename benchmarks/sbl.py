@@ -411,10 +411,14 @@ def _prior_methods(p, k: int) -> dict:
         "KroSBL kronecker prior": lambda: KroneckerSBL().fit(p.factors, p.y).coef_,
         "KroSBL diagonal prior": lambda: KroneckerSBL(prior="diagonal").fit(p.factors,
                                                                            p.y).coef_,
+        # MacKay updates and SBLRegression's pruning: the same algorithm as "SBLRegression"
+        "KroSBL diagonal mackay": lambda: KroneckerSBL(
+            prior="diagonal", method="mackay", prune_rel=1e-4).fit(p.factors, p.y).coef_,
         "OMP (known sparsity)": lambda: OrthogonalMatchingPursuit(
             n_nonzero_coefs=k, fit_intercept=False).fit(dense, p.y).coef_,
         "ARDRegression": lambda: ARDRegression(fit_intercept=False).fit(dense, p.y).coef_,
         "SBLRegression": lambda: SBLRegression(fit_intercept=False).fit(dense, p.y).coef_,
+        # EM updates and KroneckerSBL's pruning: the same algorithm as "KroSBL diagonal prior"
         "SBLRegression em": lambda: SBLRegression(fit_intercept=False, method="em",
                                                   prune_rel=1e-3).fit(dense, p.y).coef_,
     }

@@ -48,10 +48,11 @@ class KroneckerSBL(BaseEstimator):
         product of per-factor supports (angular channels, separable images). ``"diagonal"``:
         one variance per entry of ``x`` (classic SBL with EM updates), for supports at
         arbitrary positions; the dictionary is still never formed.
-    method : {"am", "svd"}, default="svd"
-        Kronecker prior's M-step: rank-one (SVD) fit, or alternating minimisation over the
-        factors (needed for ``coupling``; use it with ``prune_rel=1e-2``). Not used by the
-        diagonal prior.
+    method : {"svd", "am", "em", "mackay"} or None, default=None
+        Kronecker prior: the M-step, ``"svd"`` (rank-one fit; ``None`` picks it) or ``"am"``
+        (alternating minimisation over the factors, needed for ``coupling``; use it with
+        ``prune_rel=1e-2``). Diagonal prior: ``"em"`` updates (``None`` picks them) or
+        ``"mackay"`` (faster, less accurate on random supports).
     noise_variance : float or None, default=None
         Known ``σ² > 0``; ``None`` learns it by EM.
     coupling : float, sequence of (float or None), or None, default=None
@@ -106,7 +107,7 @@ class KroneckerSBL(BaseEstimator):
 
     _parameter_constraints: dict = {
         "prior": [StrOptions({"kronecker", "diagonal"})],
-        "method": [StrOptions({"am", "svd"})],
+        "method": [StrOptions({"svd", "am", "em", "mackay"}), None],
         "noise_variance": [Interval(Real, 0, None, closed="neither"), None],
         "coupling": [Interval(Real, 0, 1, closed="both"), "array-like", None],
         "coupling_wrap": ["boolean", "array-like"],
@@ -118,7 +119,7 @@ class KroneckerSBL(BaseEstimator):
     }
 
     def __init__(
-        self, prior: str = "kronecker", method: str = "svd",
+        self, prior: str = "kronecker", method: str | None = None,
         noise_variance: float | None = None,
         coupling: float | Sequence[float | None] | None = None,
         coupling_wrap: bool | Sequence[bool] = False, max_iter: int = 150,

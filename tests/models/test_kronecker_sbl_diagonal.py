@@ -55,11 +55,12 @@ def test_sbl_with_kronecker_operator_equals_dense_sbl(method, learn):
     assert ours.n_iter == ref.n_iter
 
 
-def test_estimator_matches_dense_em_reference():
+@pytest.mark.parametrize("method", [None, "mackay"])
+def test_estimator_matches_dense_reference(method):
     p = kronecker_problem((6, 7), (4, 5), 3, snr_db=20.0, random_state=2)
     Y = p.y.reshape(4, 5)  # Y = A1 X A2^T + N
-    model = KroneckerSBL(prior="diagonal").fit(p.factors, Y)
-    ref = sbl(Kronecker(p.factors).to_dense(), p.y, method="em", max_iter=150,
+    model = KroneckerSBL(prior="diagonal", method=method).fit(p.factors, Y)
+    ref = sbl(Kronecker(p.factors).to_dense(), p.y, method=method or "em", max_iter=150,
               prune_rel=1e-3, prune_abs=1e-4, noise_init=0.1, noise_warmup=100)
     np.testing.assert_allclose(model.coef_, ref.coef, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(model.gamma_, ref.gamma, rtol=1e-8, atol=1e-12)
@@ -103,3 +104,7 @@ def test_bad_options():
         KroneckerSBL(prior="dense").fit(p.factors, p.y)
     with pytest.raises(ValueError, match="prior"):
         kronecker_sbl(p.factors, p.y, prior="dense")
+    with pytest.raises(ValueError, match="method: prior='diagonal'"):
+        KroneckerSBL(prior="diagonal", method="svd").fit(p.factors, p.y)
+    with pytest.raises(ValueError, match="method: prior='kronecker'"):
+        KroneckerSBL(method="mackay").fit(p.factors, p.y)
