@@ -1,20 +1,28 @@
 """SSVI vs dense mean-field VI vs pruning a trained dense VI BNN, on digits and MNIST-1D.
 
-For each task (digits and MNIST-1D, each with an MLP and a small CNN) and seed: dense VI
-(Bayes by Backprop, local reparameterization), SSVI at densities 50/20/10/5 % (removal by the
-paper's SNR of ``|theta|``, gradient addition), the ablations at 10 % (removal by ``|mu|``,
-by ``|mu|/sigma``; random addition), and the "prune the trained dense VI BNN by SNR
-``|mu|/sigma``" baseline at the same densities (same per-layer allocation, no retraining).
-Metrics on the test split: accuracy, NLL, ECE (15 bins), mean predictive entropy on in- and
-out-of-distribution inputs (Gaussian noise), model size (stored floats and bytes) and training
-FLOPs (exact counts, :mod:`bayesparse.inference.flops`) relative to dense VI. Three seeds,
-mean ± std. A second part times one training step (forward, backward, Adam) against density
-on CPU, one thread, dense VI and SSVI layers interleaved, best of N. ``--part follow-up``
-trains the MNIST-1D networks 3x longer; ``--part converged`` runs a wide CNN on both datasets
-at a budget where dense VI has levelled off (dense VI, SSVI at 10 %, pruning), with
-seed-paired differences (SSVI minus dense VI, SSVI minus pruning; mean ± s.e.).
+Parts (each writes its own JSON, with the commit, into the results folder):
 
-Run: ``.venv/bin/bayesparse bench ssvi`` (or ``python benchmarks/ssvi.py [--quick]``).
+- ``main`` (``ssvi.json``, ``ssvi.png``): for digits and MNIST-1D, each with an MLP 256-256
+  and a small CNN (16, 32), seeds 0-2: dense VI (Bayes by Backprop), SSVI at densities
+  50/20/10/5 % (removal by the SNR of ``|theta|``, gradient addition), the ablations at 10 %
+  (removal by ``|mu|``, by ``|mu|/sigma``; random addition) and "prune the trained dense VI
+  BNN by ``|mu|/sigma``" at the same per-layer densities, without retraining. Test accuracy,
+  NLL, ECE (15 bins) and its floor for a perfectly calibrated model, predictive entropy in
+  and out of distribution (Gaussian noise), stored size and exact training FLOPs relative to
+  dense VI (:class:`~bayesparse.inference.flops.FlopCounter`).
+- ``converged`` (``ssvi_converged.json``, ``.png``): wide CNNs trained until dense VI has
+  levelled off (digits 100 epochs, 10 seeds; MNIST-1D 200 epochs, 3 seeds), dense VI vs SSVI
+  at 10 % vs pruning, with seed-paired differences (mean ± s.e.).
+- ``converged-mlp`` (``ssvi_converged_mlp.json``): the MNIST-1D MLP at 120 epochs.
+- ``follow-up`` (``ssvi_follow_up.json``): MNIST-1D MLP and CNN at 3x the epochs; the CNN with
+  uniform allocation.
+- ``timing`` (``ssvi_timing.json``, ``.png``): seconds per training step (forward, backward,
+  Adam) against density, one thread, dense VI and SSVI layers interleaved, best of N.
+
+``--quick`` runs every part in a few seconds on a 300-example digits subset (one epoch, one
+seed); ``--report`` writes ``docs/results/ssvi.md`` from the recorded JSON.
+
+Run: ``.venv/bin/bayesparse bench ssvi`` (or ``python benchmarks/ssvi.py [--quick] [--part P]``).
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import argparse
 import json
 import time
 from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -32,7 +42,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from bayesparse.benchmarking import markdown_table, result_path, write_results
+from bayesparse.benchmarking import (
+    load_results,
+    markdown_table,
+    result_path,
+    write_report,
+    write_results,
+)
 from bayesparse.datasets.bnn_classification import Split, load_digits_split, load_mnist1d
 from bayesparse.inference.flops import FlopCounter
 from bayesparse.inference.ssvi import ssvi
@@ -51,32 +67,29 @@ ABLATIONS = {"removal=|mu|": dict(removal="mu"), "removal=|mu|/sigma": dict(remo
              "addition=random": dict(addition="random")}
 TRAIN = {"digits": dict(n_epochs=60, batch_size=64), "mnist1d": dict(n_epochs=40, batch_size=128)}
 N_PRED_SAMPLES = 20
-
-
-# The wide CNNs of the "converged" part: at 10 % density the 478-weight small CNN has too
-# little capacity left (the paper sparsifies over-parameterized ResNets). Their sparse layers
-# run on the masked dense weight (sparse_threshold=0): the same function and FLOP count as the
-# CSR path, faster for these small convolutions on CPU.
-# digits: (32, 64, 64) with the FLOP-aware allocation: ERK put the active weights in the
-#   second convolution (16 output positions) rather than the third (4), 7.5x fewer training
-#   FLOPs; "erk-flops" moves them to the third, at the same parameter density.
-# MNIST-1D: (64, 128, 128) with ERK: the (32, 64, 64) net at 10 % trailed dense VI by 3.7
-#   points (93.4 vs 97.1 %), dense VI being saturated; the 4x wider net gives the 10 % network
-#   more capacity (the over-parameterization argument for sparse training). ERK already
-#   meets the FLOP target here; "erk-flops" would give the 40-position head 96 % density and
-#   the convolutions 0.5 % in the (32, 64, 64) net.
+# Wide CNNs: at 10 % the small CNN keeps too few weights (the paper sparsifies
+# over-parameterized ResNets). Sparse layers run on the masked dense weight
+# (sparse_threshold=0), the same function and FLOPs as CSR, faster for small convolutions.
+# "erk-flops" on digits moves the active weights to the convolution applied at fewer positions.
 WIDE_CNN = {"digits": dict(channels=(32, 64, 64), kernel_size=5, allocation="erk-flops"),
             "mnist1d": dict(channels=(64, 128, 128), kernel_size=5, allocation="erk")}
-# Same budget for dense VI, SSVI and pruning, long enough for dense VI to level off (MNIST-1D,
-# (32, 64, 64), seed 0: 94.7 % at 40 epochs, 96.9 % at 120, 97.2 % at 200); lr 3e-3 as in the
-# estimators (1e-3 left both behind). Digits' 360-point test split makes ECE/NLL noisy: at 5
-# seeds SSVI minus pruning was +0.004 ± 0.003 (ECE) and +0.008 ± 0.006 (NLL), mean ± s.e.,
-# so digits runs 10 seeds (about 65 s each); MNIST-1D (1000 test points) 3.
+# Budgets at which dense VI has levelled off. Digits' 360-point test split makes ECE/NLL noisy,
+# hence 10 seeds there.
 CONVERGED = {"digits": dict(n_epochs=100, batch_size=64, lr=3e-3),
              "mnist1d": dict(n_epochs=200, batch_size=128, lr=3e-3)}
 CONVERGED_SEEDS = {"digits": list(range(10)), "mnist1d": [0, 1, 2]}
-# The MNIST-1D MLP: dense VI gains 1.6 points from 40 to 120 epochs while its NLL rises.
 CONVERGED_MLP = dict(n_epochs=120, batch_size=128)
+PARTS = ("main", "converged", "converged-mlp", "follow-up", "timing")
+QUICK_TRAIN = dict(n_epochs=1, batch_size=64)
+
+
+def load(dataset: str, quick: bool) -> Split:
+    """The data set; ``quick``: 300 training and 100 test digits, whatever ``dataset``."""
+    if quick:
+        d = load_digits_split(random_state=0)
+        return replace(d, X_train=d.X_train[:300], y_train=d.y_train[:300],
+                       X_test=d.X_test[:100], y_test=d.y_test[:100])
+    return load_digits_split(random_state=0) if dataset == "digits" else load_mnist1d()
 
 
 def build(arch: str, data: Split, density: float, seed: int, allocation: str = "erk",
@@ -91,13 +104,26 @@ def build(arch: str, data: Split, density: float, seed: int, allocation: str = "
                     random_state=seed)
 
 
+def fit(net: BayesNet, data: Split, seed: int, **kw: Any) -> dict[str, Any]:
+    """Train ``net`` by SSVI (dense VI when dense); FLOP counts and seconds of the run."""
+    counter = FlopCounter(net)
+    start = time.perf_counter()
+    ssvi(net, data.X_train, data.y_train, random_state=seed, callbacks=[counter], **kw)
+    seconds = time.perf_counter() - start
+    f = counter.summary()
+    return {"train_flops": f["flops"], "flops_ratio": f["ratio"],
+            "matmul_flops_ratio": f["matmul_ratio"], "seconds": seconds}
+
+
 def evaluate(net: BayesNet, data: Split, seed: int) -> dict[str, float]:
     gen = torch.Generator().manual_seed(seed)
     X = torch.from_numpy(data.X_test)
     ood = torch.randn(X.shape, generator=gen) * X.std() + X.mean()
+    # The quick subset has 100 test points: a few samples suffice for a smoke run.
+    n_samples = N_PRED_SAMPLES if len(X) > 100 else 2
     with torch.no_grad():
-        p = torch.softmax(net.sample(X.double(), N_PRED_SAMPLES, gen), -1).mean(0).numpy()
-        p_ood = torch.softmax(net.sample(ood.double(), N_PRED_SAMPLES, gen), -1).mean(0).numpy()
+        p = torch.softmax(net.sample(X.double(), n_samples, gen), -1).mean(0).numpy()
+        p_ood = torch.softmax(net.sample(ood.double(), n_samples, gen), -1).mean(0).numpy()
     n_bias = sum(layer.out_features for layer in net.bayes_layers())
     floats = 2 * (net.n_active + n_bias)
     index_bytes = sum(4 * (layer.support.nnz + layer.support.shape[0] + 1)
@@ -106,19 +132,12 @@ def evaluate(net: BayesNet, data: Split, seed: int) -> dict[str, float]:
         "accuracy": accuracy(p, data.y_test), "nll": nll(p, data.y_test),
         "ece": expected_calibration_error(p, data.y_test),
         # The ECE a perfectly calibrated model with these confidences would show on this
-        # test set: the floor set by the test-set size (360 points on digits).
+        # test set: the floor set by the test-set size.
         "ece_floor": calibrated_ece(p, random_state=seed),
         "entropy_in": float(predictive_entropy(p).mean()),
         "entropy_ood": float(predictive_entropy(p_ood).mean()),
         "density": net.density, "size_floats": floats, "size_kb": (4 * floats + index_bytes) / 1e3,
     }
-
-
-def fit(net: BayesNet, data: Split, seed: int, **kw: Any) -> dict[str, Any]:
-    """Train ``net`` by SSVI (dense VI when dense); the FLOP counts of the run."""
-    counter = FlopCounter(net)
-    ssvi(net, data.X_train, data.y_train, random_state=seed, callbacks=[counter], **kw)
-    return counter.summary()
 
 
 def prune_by_snr(dense: BayesNet, sparse: BayesNet) -> BayesNet:
@@ -129,8 +148,7 @@ def prune_by_snr(dense: BayesNet, sparse: BayesNet) -> BayesNet:
             rho = d.rho.reshape(d.out_features, -1)
             if hasattr(s, "support"):
                 snr = mu.abs() / torch.nn.functional.softplus(rho)
-                keep = SparseTensor.topk(snr, s.support.nnz).pattern()
-                s.set_support(keep, mu, rho)
+                s.set_support(SparseTensor.topk(snr, s.support.nnz).pattern(), mu, rho)
             else:
                 s.mu.copy_(d.mu)
                 s.rho.copy_(d.rho)
@@ -145,86 +163,50 @@ def run_task(dataset: str, arch: str, data: Split, seeds: list[int], densities: 
     """Dense VI, pruning at ``densities`` and SSVI at ``ssvi_densities`` (default the same)."""
     rows = []
     for seed in seeds:
-        start = time.perf_counter()
+        base = {"dataset": dataset, "arch": arch, "seed": seed}
         dense = build(arch, data, 1.0, seed, dataset=dataset)
         log = fit(dense, data, seed, **train)
-        base = {"dataset": dataset, "arch": arch, "seed": seed}
-        dense_flops = log["flops_dense"]
-        rows.append({**base, "method": "dense VI", **evaluate(dense, data, seed),
-                     "train_flops": log["flops"], "flops_ratio": 1.0, "matmul_flops_ratio": 1.0,
-                     "seconds": time.perf_counter() - start})
+        rows.append({**base, "method": "dense VI", **evaluate(dense, data, seed), **log})
         for d in densities:
             pruned = prune_by_snr(dense, build(arch, data, d, seed, dataset=dataset))
-            rows.append({**base, "method": "prune dense VI by SNR", **evaluate(pruned, data, seed),
-                         "train_flops": dense_flops, "flops_ratio": 1.0,
-                         "matmul_flops_ratio": 1.0, "seconds": 0.0})
+            rows.append({**base, "method": "prune dense VI by SNR",
+                         **evaluate(pruned, data, seed), **log, "seconds": 0.0})
         variants = [("SSVI", d, {}) for d in (ssvi_densities or densities)]
         variants += [(f"SSVI {name}", 0.1, kw) for name, kw in ABLATIONS.items()
                      if ablations and 0.1 in densities]
         for method, d, kw in variants:
-            start = time.perf_counter()
             net = build(arch, data, d, seed, dataset=dataset)
             log = fit(net, data, seed, **train, **kw)
-            rows.append({**base, "method": method, **evaluate(net, data, seed),
-                         "train_flops": log["flops"],
-                         "flops_ratio": log["flops"] / log["flops_dense"],
-                         "matmul_flops_ratio": log["flops_matmul"] / log["flops_dense_matmul"],
-                         "seconds": time.perf_counter() - start})
+            rows.append({**base, "method": method, **evaluate(net, data, seed), **log})
         print(f"{dataset}/{arch} seed {seed}: " + ", ".join(
             f"{r['method']}@{r['density']:.2f}={r['accuracy']:.3f}" for r in rows
             if r["seed"] == seed and r["method"] in ("dense VI", "SSVI")), flush=True)
     return rows
 
 
-def run_follow_up(seeds: list[int], n_epochs: int) -> list[dict[str, Any]]:
-    """MNIST-1D follow-ups: MLP and CNN trained 3x longer; the CNN with uniform allocation."""
-    data = load_mnist1d()
-    rows = []
-    studies = [("mlp", n_epochs, "erk"), ("cnn", n_epochs, "erk"),
-               ("cnn", TRAIN["mnist1d"]["n_epochs"], "uniform")]
-    for arch, epochs, allocation in studies:
-        for seed in seeds:
-            for method, d in (("dense VI", 1.0), ("SSVI", 0.1)):
-                if method == "dense VI" and allocation != "erk":
-                    continue
-                start = time.perf_counter()
-                net = build(arch, data, d, seed, allocation)
-                log = fit(net, data, seed, **dict(TRAIN["mnist1d"], n_epochs=epochs))
-                rows.append({"dataset": "mnist1d", "arch": arch, "seed": seed,
-                             "method": method, "n_epochs": epochs, "allocation": allocation,
-                             **evaluate(net, data, seed),
-                             "train_flops": log["flops"],
-                             "flops_ratio": log["flops"] / log["flops_dense"],
-                             "matmul_flops_ratio": log["flops_matmul"]
-                             / log["flops_dense_matmul"],
-                             "seconds": time.perf_counter() - start})
-                print(f"follow-up {arch} {allocation} {epochs} ep seed {seed} {method}: "
-                      f"{rows[-1]['accuracy']:.3f}", flush=True)
-    return rows
-
-
-def run_converged(datasets: list[str], quick: bool, mlp: bool = False) -> list[dict[str, Any]]:
-    """Wide CNN on ``datasets`` (or the MNIST-1D MLP), same converged epoch budget for dense
-    VI and SSVI, seeds ``CONVERGED_SEEDS``."""
-    if mlp:
-        train = dict(CONVERGED_MLP, n_epochs=3) if quick else CONVERGED_MLP
-        return run_task("mnist1d", "mlp", load_mnist1d(), [0] if quick else [0, 1, 2],
-                        (0.2, 0.1, 0.05), train, ssvi_densities=(0.1,), ablations=False)
-    loaders = {"digits": lambda: load_digits_split(random_state=0), "mnist1d": load_mnist1d}
-    rows = []
-    for ds in datasets:
-        train = dict(CONVERGED[ds], n_epochs=3) if quick else CONVERGED[ds]
-        rows += run_task(ds, "cnn-wide", loaders[ds](), [0] if quick else CONVERGED_SEEDS[ds],
-                         (0.2, 0.1, 0.05), train, ssvi_densities=(0.1,), ablations=False)
-    return rows
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and std over seeds per (dataset, arch, method, density)."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["dataset"], r["arch"], r["method"], round(r["density"], 2))].append(r)
+    out = []
+    for (ds, arch, method, dens), rs in groups.items():
+        s = {"dataset": ds, "arch": arch, "method": method, "density": dens, "n_seeds": len(rs)}
+        for key in ("accuracy", "nll", "ece", "ece_floor", "entropy_in", "entropy_ood",
+                    "flops_ratio", "matmul_flops_ratio", "size_kb", "train_flops", "seconds"):
+            vals = np.array([r.get(key, np.nan) for r in rs], dtype=float)
+            s[key] = float(vals.mean())
+            s[key + "_std"] = float(vals.std())
+        out.append(s)
+    return out
 
 
 def paired(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per task, seed-paired differences at 10 %: SSVI - dense VI (accuracy) and SSVI - pruning
+    """Per task, seed-paired differences at 10 %: SSVI - dense VI and SSVI - pruning
     (accuracy, NLL, ECE); mean, standard error over seeds and the number of seeds."""
     out = []
     for ds, arch in sorted({(r["dataset"], r["arch"]) for r in rows}):
-        by = defaultdict(dict)
+        by: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
         for r in rows:
             if (r["dataset"], r["arch"]) == (ds, arch) and round(r["density"], 2) in (0.1, 1.0):
                 by[r["method"]][r["seed"]] = r
@@ -236,26 +218,9 @@ def paired(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for key in ("accuracy", "nll", "ece"):
                 diff = np.array([by["SSVI"][k][key] - by[ref][k][key] for k in seeds])
                 s[key] = float(diff.mean())
-                s[key + "_se"] = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 \
-                    else float("nan")
+                s[key + "_se"] = (float(diff.std(ddof=1) / np.sqrt(len(diff)))
+                                  if len(diff) > 1 else float("nan"))
             out.append(s)
-    return out
-
-
-def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        groups[(r["dataset"], r["arch"], r["method"], round(r["density"], 2))].append(r)
-    out = []
-    for (ds, arch, method, dens), rs in groups.items():
-        s = {"dataset": ds, "arch": arch, "method": method, "density": dens, "n_seeds": len(rs)}
-        for key in ("accuracy", "nll", "ece", "ece_floor", "entropy_in", "entropy_ood",
-                    "flops_ratio", "matmul_flops_ratio", "size_kb", "train_flops", "seconds"):
-            # Rows recorded before ece_floor existed give nan for it.
-            vals = np.array([r.get(key, np.nan) for r in rs], dtype=float)
-            s[key] = float(vals.mean())
-            s[key + "_std"] = float(vals.std())
-        out.append(s)
     return out
 
 
@@ -290,10 +255,10 @@ def time_steps(densities: tuple, sizes: tuple[int, ...], repeat: int, steps: int
             for d, t in best.items()]
 
 
-def plot(summary: list[dict[str, Any]], timing: list[dict[str, Any]], path) -> None:
+def plot_summary(summary: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Accuracy vs density (top) and vs training FLOPs (bottom), one column per task."""
     tasks = sorted({(s["dataset"], s["arch"]) for s in summary})
-    fig, axes = plt.subplots(2, len(tasks) + 1, figsize=(4.2 * (len(tasks) + 1), 7.5))
-    axes = np.atleast_2d(axes)
+    fig, axes = plt.subplots(2, len(tasks), figsize=(4.2 * len(tasks), 7.5), squeeze=False)
     styles = {"SSVI": ("C0", "o"), "prune dense VI by SNR": ("C3", "s"), "dense VI": ("k", "*")}
     for j, (ds, arch) in enumerate(tasks):
         for method, (color, marker) in styles.items():
@@ -302,7 +267,7 @@ def plot(summary: list[dict[str, Any]], timing: list[dict[str, Any]], path) -> N
             if not rs:
                 continue
             acc = [100 * s["accuracy"] for s in rs]
-            err = [100 * s["accuracy_std"] for s in rs]
+            err = [100 * (s["accuracy_std"] or 0.0) for s in rs]
             axes[0, j].errorbar([s["density"] for s in rs], acc, err, color=color,
                                 marker=marker, label=method, capsize=3)
             if method != "prune dense VI by SNR":
@@ -317,117 +282,234 @@ def plot(summary: list[dict[str, Any]], timing: list[dict[str, Any]], path) -> N
             axes[i, j].set_ylabel("test accuracy (%)")
             axes[i, j].grid(alpha=0.3)
         axes[0, j].legend(fontsize=7)
-    for name in sorted({t["mlp"] for t in timing}):
-        ts = sorted((t for t in timing if t["mlp"] == name), key=lambda t: t["density"])
-        axes[0, -1].plot([t["density"] for t in ts], [1e3 * t["seconds_per_step"] for t in ts],
-                         marker="o", label=f"MLP {name}")
-        axes[1, -1].plot([t["density"] for t in ts], [t["speedup_vs_dense_vi"] for t in ts],
-                         marker="o", label=f"MLP {name}")
-    axes[0, -1].set_ylabel("ms per training step (1 thread)")
-    axes[1, -1].set_ylabel("speed-up vs dense VI")
-    for ax in axes[:, -1]:
-        ax.set_xscale("log")
-        ax.set_xlabel("density (1 = dense VI layers)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[0, -1].set_title("CPU wall-clock per step")
-    fig.suptitle("SSVI vs dense VI vs pruning after training (mean ± std over seeds)")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def plot_timing(timing: list[dict[str, Any]], path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    for name in sorted({t["mlp"] for t in timing}):
+        ts = sorted((t for t in timing if t["mlp"] == name), key=lambda t: t["density"])
+        axes[0].plot([t["density"] for t in ts], [1e3 * t["seconds_per_step"] for t in ts],
+                     marker="o", label=f"MLP {name}")
+        axes[1].plot([t["density"] for t in ts], [t["speedup_vs_dense_vi"] for t in ts],
+                     marker="o", label=f"MLP {name}")
+    axes[0].set_ylabel("ms per training step (1 thread)")
+    axes[1].set_ylabel("speed-up vs dense VI")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("density (1 = dense VI layers)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def part_main(quick: bool) -> None:
+    seeds = [0] if quick else [0, 1, 2]
+    densities = (0.1,) if quick else DENSITIES
+    datasets = ["digits"] if quick else ["digits", "mnist1d"]
+    params = {"seeds": seeds, "densities": densities, "train": TRAIN, "quick": quick,
+              "prediction_samples": N_PRED_SAMPLES, "threads": 1}
+    rows: list[dict[str, Any]] = []
+    for ds in datasets:
+        data = load(ds, quick)
+        for arch in ("mlp", "cnn"):
+            rows += run_task(ds, arch, data, seeds, densities, QUICK_TRAIN if quick else TRAIN[ds],
+                             ablations=not quick)
+            write_results("ssvi", params, rows, summary=summarize(rows))
+    summary = summarize(rows)
+    plot_summary(summary, result_path("ssvi", "png"),
+                 "SSVI vs dense VI vs pruning after training (mean ± std over seeds)")
+
+
+def part_converged(quick: bool, datasets: list[str]) -> None:
+    """Wide CNNs at the converged budget; re-running some datasets keeps the others' rows."""
+    path = result_path("ssvi_converged", "json")
+    old = json.loads(path.read_text()) if path.exists() and not quick else {}
+    rows: list[dict[str, Any]] = []
+    for ds in datasets:
+        train = QUICK_TRAIN if quick else CONVERGED[ds]
+        rows += run_task(ds, "cnn-wide", load(ds, quick), [0] if quick else CONVERGED_SEEDS[ds],
+                         (0.2, 0.1, 0.05), train, ssvi_densities=(0.1,), ablations=False)
+    rows += [r for r in old.get("cases", []) if r["dataset"] not in datasets]
+    previous = old.get("previous_environments", []) + ([old["environment"]] if old else [])
+    params = {"train": CONVERGED, "wide_cnn": WIDE_CNN, "seeds": CONVERGED_SEEDS, "quick": quick,
+              "datasets_run": datasets}
+    summary = summarize(rows)
+    write_results("ssvi_converged", params, rows, summary=summary, paired=paired(rows),
+                  previous_environments=previous)
+    plot_summary(summary, result_path("ssvi_converged", "png"),
+                 "Wide CNNs at the converged budget (mean ± std over seeds)")
+
+
+def part_converged_mlp(quick: bool) -> None:
+    ds = "digits" if quick else "mnist1d"
+    rows = run_task(ds, "mlp", load(ds, quick), [0] if quick else [0, 1, 2], (0.2, 0.1, 0.05),
+                    QUICK_TRAIN if quick else CONVERGED_MLP, ssvi_densities=(0.1,),
+                    ablations=False)
+    write_results("ssvi_converged_mlp", {"train": CONVERGED_MLP, "quick": quick}, rows,
+                  summary=summarize(rows), paired=paired(rows))
+
+
+def part_follow_up(quick: bool) -> None:
+    """MNIST-1D: MLP and CNN trained 3x longer; the CNN with uniform allocation."""
+    ds = "digits" if quick else "mnist1d"
+    data = load(ds, quick)
+    base = QUICK_TRAIN if quick else TRAIN["mnist1d"]
+    epochs = base["n_epochs"] if quick else 3 * base["n_epochs"]
+    rows = []
+    for arch, n_epochs, allocation in (("mlp", epochs, "erk"), ("cnn", epochs, "erk"),
+                                       ("cnn", base["n_epochs"], "uniform")):
+        for seed in [0] if quick else [0, 1, 2]:
+            for method, d in (("dense VI", 1.0), ("SSVI", 0.1)):
+                if method == "dense VI" and allocation != "erk":
+                    continue
+                net = build(arch, data, d, seed, allocation)
+                log = fit(net, data, seed, **dict(base, n_epochs=n_epochs))
+                rows.append({"dataset": ds, "arch": arch, "seed": seed, "method": method,
+                             "n_epochs": n_epochs, "allocation": allocation,
+                             **evaluate(net, data, seed), **log})
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r["arch"], r["method"], r["n_epochs"], r["allocation"])].append(r)
+    summary = [{"arch": a, "method": m, "n_epochs": e, "allocation": al, "n_seeds": len(rs),
+                **{k: float(np.mean([r[k] for r in rs])) for k in
+                   ("accuracy", "nll", "ece", "flops_ratio", "matmul_flops_ratio")},
+                "accuracy_std": float(np.std([r["accuracy"] for r in rs]))}
+               for (a, m, e, al), rs in groups.items()]
+    write_results("ssvi_follow_up", {"train": base, "epochs": epochs, "quick": quick}, rows,
+                  summary=summary)
+
+
+def part_timing(quick: bool) -> None:
+    sizes_list = [(64, 256, 256, 10)] if quick else [(64, 256, 256, 10), (512, 2048, 2048, 10)]
+    densities = (0.1,) if quick else DENSITIES
+    timing = []
+    for sizes in sizes_list:
+        timing += time_steps(densities, sizes, repeat=1 if quick else 5, steps=1 if quick else 10)
+    write_results("ssvi_timing", {"batch": 128, "threads": 1, "quick": quick}, timing)
+    plot_timing(timing, result_path("ssvi_timing", "png"))
+
+
+def _env_line(res: dict[str, Any]) -> str:
+    env = res["environment"]
+    commit = env.get("commit")
+    where = (f"commit `{commit[:10]}`{' (dirty)' if env.get('dirty') else ''}" if commit
+             else "commit not recorded")
+    return f"_{res['benchmark']}.json: {env['date']}, {where}, {env['torch_threads']} thread(s)._"
+
+
+def _pct(s: dict[str, Any], key: str = "accuracy") -> str:
+    return f"{100 * s[key]:.1f} ± {100 * s[key + '_std']:.1f}"
+
+
+def headline(main: dict, conv: dict, conv_mlp: dict) -> str:
+    """Targets at 10 %: accuracy gap to dense VI, FLOPs, calibration vs pruning."""
+    tasks = [("digits", "mlp", main["summary"]), ("digits", "cnn-wide", conv["summary"]),
+             ("mnist1d", "mlp", conv_mlp["summary"]), ("mnist1d", "cnn-wide", conv["summary"])]
+    rows = []
+    for ds, arch, summary in tasks:
+        get = {(s["method"], s["density"]): s for s in summary
+               if (s["dataset"], s["arch"]) == (ds, arch)}
+        dense, sp, pr = get[("dense VI", 1.0)], get[("SSVI", 0.1)], get[
+            ("prune dense VI by SNR", 0.1)]
+        rows.append({
+            "task": f"{ds} / {arch}", "seeds": sp["n_seeds"], "dense VI acc %": _pct(dense),
+            "SSVI 10% acc %": _pct(sp),
+            "gap (pts)": f"{100 * (dense['accuracy'] - sp['accuracy']):.1f}",
+            "train FLOPs full / matmul": f"{sp['flops_ratio']:.3f} / "
+                                         f"{sp['matmul_flops_ratio']:.3f}",
+            "ECE SSVI / prune": f"{sp['ece']:.3f} / {pr['ece']:.3f}",
+            "NLL SSVI / prune": f"{sp['nll']:.3f} / {pr['nll']:.3f}",
+        })
+    return markdown_table(rows, list(rows[0]))
+
+
+def report() -> Path:
+    main, conv = load_results("ssvi"), load_results("ssvi_converged")
+    conv_mlp, follow = load_results("ssvi_converged_mlp"), load_results("ssvi_follow_up")
+    timing = load_results("ssvi_timing")
+    for res, name in ((main, "ssvi"), (conv, "ssvi_converged"), (timing, "ssvi_timing")):
+        if name == "ssvi_timing":
+            plot_timing(res["cases"], result_path(name, "png"))
+        else:
+            plot_summary(res["summary"], result_path(name, "png"), name)
+    cols = ["dataset", "arch", "method", "density", "n_seeds", "accuracy", "accuracy_std",
+            "nll", "ece", "ece_floor", "entropy_in", "entropy_ood", "flops_ratio",
+            "matmul_flops_ratio", "size_kb"]
+    pcols = ["dataset", "arch", "comparison", "n_seeds", "accuracy", "accuracy_se", "nll",
+             "nll_se", "ece", "ece_se"]
+    md = [
+        "# SSVI benchmark results",
+        "Generated from `benchmarks/results/ssvi*.json` by `python benchmarks/ssvi.py "
+        "--report`; the setup of each part is in the docstring of `benchmarks/ssvi.py`. "
+        "Accuracy, NLL and ECE on the test split, mean (± std) over seeds; FLOP ratios are "
+        "training FLOPs relative to dense VI for the same steps (full count / weight "
+        "products only).",
+        "## Headline: 10 % density at a converged budget",
+        "digits / mlp from the main part (60 epochs); the others from the converged parts "
+        "(wide CNNs: digits 100 epochs, MNIST-1D 200; MNIST-1D MLP 120 epochs).",
+        headline(main, conv, conv_mlp),
+        "Seed-paired differences at 10 % (mean and standard error over seeds):",
+        markdown_table(conv["paired"] + conv_mlp["paired"], pcols),
+        _env_line(conv) + " " + _env_line(conv_mlp),
+        "## Converged budget, all methods",
+        markdown_table(sorted(conv["summary"] + conv_mlp["summary"],
+                              key=lambda s: (s["dataset"], s["arch"], -s["density"])), cols),
+        "![converged](../../benchmarks/results/ssvi_converged.png)",
+        "## Main part: densities 50-5 %, ablations at 10 %",
+        markdown_table(sorted(main["summary"], key=lambda s: (s["dataset"], s["arch"],
+                                                              -s["density"], s["method"])),
+                       cols),
+        _env_line(main),
+        "![main](../../benchmarks/results/ssvi.png)",
+        "## Follow-up: MNIST-1D at 3x the epochs, CNN with uniform allocation",
+        markdown_table(follow["summary"], ["arch", "method", "n_epochs", "allocation",
+                                           "accuracy", "accuracy_std", "nll", "ece",
+                                           "flops_ratio"]),
+        _env_line(follow),
+        "## CPU time per training step (1 thread, batch 128)",
+        markdown_table(timing["cases"], ["mlp", "density", "seconds_per_step",
+                                         "speedup_vs_dense_vi"]),
+        _env_line(timing),
+        "![timing](../../benchmarks/results/ssvi_timing.png)",
+    ]
+    return write_report("ssvi", "\n\n".join(md))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one seed, few epochs, digits only")
-    parser.add_argument("--part", choices=("main", "follow-up", "converged", "converged-mlp"),
-                        default="main",
-                        help="follow-up: MNIST-1D MLP and CNN at 3x epochs, CNN with uniform "
-                             "allocation; converged: the wide CNN on digits and MNIST-1D at the "
-                             "converged budget (converged-mlp: the MNIST-1D MLP at 120 "
-                             "epochs with pruning); added to the existing results JSON")
+    parser.add_argument("--quick", action="store_true",
+                        help="every part on 300 digits, one epoch, one seed (seconds)")
+    parser.add_argument("--part", choices=("all", *PARTS), default="all")
     parser.add_argument("--dataset", action="append", choices=tuple(CONVERGED),
-                        help="converged part: run only this dataset (repeatable); its rows "
-                             "replace the earlier ones, the other datasets' rows are kept")
+                        help="converged part: run only this dataset (repeatable); the other "
+                             "datasets' recorded rows are kept")
+    parser.add_argument("--report", action="store_true",
+                        help="write docs/results/ssvi.md from the recorded JSON and exit")
     ns = parser.parse_args()
+    if ns.report:
+        print(report())
+        return
     torch.set_num_threads(1)
-    if ns.part in ("converged", "converged-mlp"):
-        path = result_path("ssvi", "json")
-        old = json.loads(path.read_text())
-        mlp = ns.part == "converged-mlp"
-        datasets = ["mnist1d"] if mlp else ns.dataset or list(CONVERGED)
-        arch = "mlp" if mlp else "cnn-wide"
-        rows = run_converged(datasets, ns.quick, mlp)
-        # Keep the other tasks' rows; the re-run tasks are replaced entirely (all seeds).
-        rows += [r for r in old.get("converged", [])
-                 if r["arch"] != arch or r["dataset"] not in datasets]
-        summary = summarize(rows)
-        extra = {k: v for k, v in old.items()
-                 if k not in ("benchmark", "environment", "params", "cases")}
-        write_results("ssvi", old["params"], old["cases"],
-                      **{**extra, "converged": rows, "converged_summary": summary,
-                         "converged_paired": paired(rows),
-                         "converged_params": {"train": CONVERGED, "train_mlp": CONVERGED_MLP,
-                                              "wide_cnn": WIDE_CNN, "seeds": CONVERGED_SEEDS,
-                                              "quick": ns.quick}})
-        # Final settings replace the main run's panel for the same task (MNIST-1D MLP).
-        final = {(s["dataset"], s["arch"]) for s in summary}
-        plot([s for s in old["summary"] if (s["dataset"], s["arch"]) not in final] + summary,
-             old["timing"], result_path("ssvi", "png"))
-        print(markdown_table(summary, ["dataset", "arch", "method", "density", "n_seeds",
-                                       "accuracy", "accuracy_std", "nll", "ece", "ece_floor",
-                                       "flops_ratio", "matmul_flops_ratio", "size_kb"]))
-        print(markdown_table(paired(rows), ["dataset", "arch", "comparison", "n_seeds",
-                                            "accuracy", "accuracy_se", "nll", "nll_se", "ece",
-                                            "ece_se"]))
-        return
-    if ns.part == "follow-up":
-        path = result_path("ssvi", "json")
-        old = json.loads(path.read_text())
-        epochs = 3 * TRAIN["mnist1d"]["n_epochs"]
-        rows = run_follow_up([0] if ns.quick else [0, 1, 2], 6 if ns.quick else epochs)
-        groups = defaultdict(list)
-        for r in rows:
-            groups[(r["arch"], r["method"], r["n_epochs"], r["allocation"])].append(r)
-        summary = [{"arch": a, "method": m, "n_epochs": e, "allocation": al,
-                    **{k: float(np.mean([r[k] for r in rs])) for k in
-                       ("accuracy", "nll", "ece", "flops_ratio", "matmul_flops_ratio")},
-                    "accuracy_std": float(np.std([r["accuracy"] for r in rs]))}
-                   for (a, m, e, al), rs in groups.items()]
-        extra = {k: v for k, v in old.items()
-                 if k not in ("benchmark", "environment", "params", "cases")}
-        write_results("ssvi", old["params"], old["cases"],
-                      **{**extra, "follow_up": rows, "follow_up_summary": summary})
-        print(markdown_table(summary, ["arch", "method", "n_epochs", "allocation", "accuracy",
-                                       "accuracy_std", "nll", "ece", "flops_ratio"]))
-        return
-    seeds = [0] if ns.quick else [0, 1, 2]
-    densities = (0.1,) if ns.quick else DENSITIES
-    datasets = {"digits": load_digits_split(random_state=0)}
-    if not ns.quick:
-        datasets["mnist1d"] = load_mnist1d()
-    rows: list[dict[str, Any]] = []
-    timing: list[dict[str, Any]] = []
-    params = {"seeds": seeds, "densities": densities, "train": TRAIN, "quick": ns.quick,
-              "prediction_samples": N_PRED_SAMPLES, "threads": 1}
-    start = time.perf_counter()
-    for sizes in ((64, 256, 256, 10), (512, 2048, 2048, 10)):
-        timing += time_steps(DENSITIES, sizes, repeat=2 if ns.quick else 5,
-                             steps=2 if ns.quick else 10)
-    print(markdown_table(timing, ["mlp", "density", "seconds_per_step", "speedup_vs_dense_vi"]),
-          flush=True)
-    for ds, data in datasets.items():
-        train = dict(TRAIN[ds], n_epochs=3) if ns.quick else TRAIN[ds]
-        for arch in ("mlp", "cnn"):
-            rows += run_task(ds, arch, data, seeds, densities, train)
-            summary = summarize(rows)
-            write_results("ssvi", params, rows, summary=summary, timing=timing,
-                          total_seconds=time.perf_counter() - start)
-    plot(summary, timing, result_path("ssvi", "png"))
-    cols = ["dataset", "arch", "method", "density", "accuracy", "accuracy_std", "nll", "ece",
-            "flops_ratio", "matmul_flops_ratio", "size_kb"]
-    print(markdown_table(summary, cols))
-    print(f"total {time.perf_counter() - start:.0f} s")
+    parts = PARTS if ns.part == "all" else (ns.part,)
+    for part in parts:
+        start = time.perf_counter()
+        if part == "main":
+            part_main(ns.quick)
+        elif part == "converged":
+            part_converged(ns.quick, ["digits"] if ns.quick else ns.dataset or list(CONVERGED))
+        elif part == "converged-mlp":
+            part_converged_mlp(ns.quick)
+        elif part == "follow-up":
+            part_follow_up(ns.quick)
+        else:
+            part_timing(ns.quick)
+        print(f"part {part}: {time.perf_counter() - start:.1f} s", flush=True)
 
 
 if __name__ == "__main__":
