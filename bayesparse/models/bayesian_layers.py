@@ -64,6 +64,23 @@ _VAR_FLOOR = 1e-16
 def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor, prior_std: float) -> torch.Tensor:
     """Closed-form ``KL(N(mu, sigma^2) || N(0, prior_std^2))`` summed over all entries.
 
+    Parameters
+    ----------
+    mu, sigma : Tensor
+        Posterior means and standard deviations (same shape).
+    prior_std : float
+        Standard deviation of the zero-mean Gaussian prior.
+
+    Returns
+    -------
+    Tensor
+        A scalar.
+
+    References
+    ----------
+    C. Blundell, J. Cornebise, K. Kavukcuoglu, D. Wierstra, "Weight Uncertainty in Neural
+    Networks", ICML 2015.
+
     Examples
     --------
     >>> import torch
@@ -192,6 +209,12 @@ class BayesLinear(MeanFieldLayer):
     generator : torch.Generator, optional
         Draws the initial means.
 
+    References
+    ----------
+    C. Blundell et al., "Weight Uncertainty in Neural Networks", ICML 2015; D. P. Kingma,
+    T. Salimans, M. Welling, "Variational Dropout and the Local Reparameterization Trick",
+    NeurIPS 2015.
+
     Examples
     --------
     >>> import torch
@@ -274,7 +297,17 @@ class BayesConv2d(MeanFieldLayer):
         return self._conv(x, w)
 
     def output_size(self, h: int, w: int) -> tuple[int, int]:
-        """Spatial size of the output for an ``h x w`` input."""
+        """Spatial size of the output for an ``h x w`` input.
+
+        Parameters
+        ----------
+        h, w : int
+            Input height and width.
+
+        Returns
+        -------
+        (int, int)
+        """
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
@@ -498,6 +531,11 @@ class SparseBayesLinear(_SparseSupport, MeanFieldLayer):
         Draws the random support.
     prior_std, rho_init, bias, generator
         As in :class:`BayesLinear`.
+
+    References
+    ----------
+    J. Li, Z. Miao, Q. Qiu, R. Zhang, "Training Bayesian Neural Networks with Sparse Subspace
+    Variational Inference", ICLR 2024, arXiv:2402.11025.
 
     Examples
     --------

@@ -202,6 +202,11 @@ class SparseBNNClassifier(ClassifierMixin, _SparseBNNBase):
     n_iter_ : int
         Optimizer steps.
 
+    References
+    ----------
+    J. Li, Z. Miao, Q. Qiu, R. Zhang, "Training Bayesian Neural Networks with Sparse Subspace
+    Variational Inference", ICLR 2024, arXiv:2402.11025.
+
     Examples
     --------
     >>> from sklearn.datasets import make_blobs
@@ -244,11 +249,30 @@ class SparseBNNClassifier(ClassifierMixin, _SparseBNNBase):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Posterior predictive class probabilities (Monte Carlo over weight samples)."""
+        """Posterior predictive class probabilities (Monte Carlo over weight samples).
+
+        Parameters
+        ----------
+        X : array-like, shape ``n x d``
+
+        Returns
+        -------
+        ndarray, shape ``n x n_classes``
+            The mean over ``n_samples`` weight draws of the softmax outputs.
+        """
         return torch.softmax(self._samples(X), -1).mean(0).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
-        """Most probable class under the posterior predictive."""
+        """Most probable class under the posterior predictive.
+
+        Parameters
+        ----------
+        X : array-like, shape ``n x d``
+
+        Returns
+        -------
+        ndarray, shape ``n``
+        """
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(1)]
 
@@ -319,7 +343,20 @@ class SparseBNNRegressor(RegressorMixin, _SparseBNNBase):
     def predict(
         self, X: Any, return_std: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Posterior predictive mean (and total std: weight uncertainty plus noise)."""
+        """Posterior predictive mean (and total std: weight uncertainty plus noise).
+
+        Parameters
+        ----------
+        X : array-like, shape ``n x d``
+        return_std : bool, default False
+            Also return the predictive standard deviation.
+
+        Returns
+        -------
+        mean : ndarray, shape ``n``
+        std : ndarray, shape ``n``
+            Only with ``return_std``.
+        """
         # Moments in standardized units, unscaled in float64 last: squares of targets near
         # 1e200 (or float32 values beyond ~3e38) would overflow.
         out = self._samples(X)[..., 0].numpy().astype(np.float64)
