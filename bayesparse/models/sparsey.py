@@ -94,6 +94,11 @@ class SparseyMemory:
     saturation_ : float
         Fraction of reachable weights set to 1, averaged over macrocolumns.
 
+    References
+    ----------
+    G. J. Rinkus, "Sparsey: event recognition via deep hierarchical sparse distributed codes",
+    Front. Comput. Neurosci. 8:160 (2014), Table 1 (code selection algorithm).
+
     Examples
     --------
     >>> import numpy as np
@@ -228,8 +233,7 @@ class SparseyMemory:
         return np.minimum((cdf < draw).sum(axis=2), self.cells_per_cm - 1).astype(np.int32)
 
     def familiarity(self, x: Any) -> float:
-        """Familiarity ``G`` of one input (mean over CMs of the max ``U``), averaged over
-        macrocolumns.
+        """Familiarity ``G`` of one input: mean over CMs (and macrocolumns) of the max ``U``.
 
         Parameters
         ----------
@@ -378,8 +382,11 @@ class SparseyMemory:
         return float(np.mean(self._n_set / reachable))
 
     def expected_saturation(self, n_items: int | np.ndarray, density: float) -> np.ndarray:
-        """Saturation after ``n_items`` random inputs of the given density:
-        ``1 - (1 - density / K)^n_items``.
+        """Expected saturation after ``n_items`` random inputs of the given density.
+
+        ``1 - (1 - density / K)^n_items``: each item sets the weights from its active inputs
+        to one of ``K`` cells per CM, so a given weight is set by an item with probability
+        ``density / K``.
 
         Parameters
         ----------
