@@ -442,7 +442,7 @@ def _log_dict(problem: _Problem, info: dict[str, Any], alpha: np.ndarray,
 def _solve(problem: _Problem, opts: _Options) -> tuple[np.ndarray, ...]:
     """Solve, then act on failure as ``opts.on_fail`` says; plan and potentials on all
     points (zero-mass ones included)."""
-    result = _Solver(problem.a, problem.b, problem.M, problem.reg, opts).run()
+    result = _Solver(problem.a, problem.b, problem.M, problem.reg, problem.bounds, opts).run()
     plan, alpha, beta = problem.expand(result.plan, result.alpha, result.beta)
     info = result.info
     err = info["err"][-1] if info["err"] else math.inf
@@ -569,7 +569,9 @@ class _Problem:
         M64 = _numpy64(M)
         if M64.ndim != 2 or min(M64.shape) == 0:
             raise ValueError(f"M: expected a non-empty 2-D cost matrix, got shape {M64.shape}")
-        if not np.isfinite(M64).all():
+        # min and max propagate NaN: one check of both for non-finite costs
+        self.bounds = (float(M64.min()), float(M64.max()))
+        if not all(map(math.isfinite, self.bounds)):
             raise ValueError("M: NaN or infinite costs; replace them by large finite values")
         if isinstance(reg, bool) or not isinstance(reg, (int, float, np.number)) or not (
             math.isfinite(float(reg)) and float(reg) > 0
@@ -758,10 +760,11 @@ class _Solver:
     """Epsilon-scaling stages, each a Sinkhorn warm-up then sparse Newton steps."""
 
     def __init__(self, a: np.ndarray, b: np.ndarray, M: np.ndarray, reg: float,
-                 opts: _Options) -> None:
+                 bounds: tuple[float, float], opts: _Options) -> None:
         self.a, self.b, self.opts = a, b, opts
-        self.regs = _schedule(float(M.max() - M.min()), reg, opts.scaling)
-        self.kernel = StabilizedKernel(M, self.regs[0])
+        self.regs = _schedule(bounds[1] - bounds[0], reg, opts.scaling)
+        # bounds of the full M also bound a submatrix (zero-mass points removed)
+        self.kernel = StabilizedKernel(M, self.regs[0], bounds)
         self.trace = _Trace()
         self._start = time.perf_counter()
         self._stage = 0

@@ -15,7 +15,8 @@ entry lost to underflow at absorption is below ``e^(2 tau) * 1e-308`` of mass af
 
 The first kernel is built from the cost reduced by its row minima and then its column minima
 (a dual-feasible start), so every row and column of ``G`` holds an entry equal to one however
-small ``reg`` is.
+small ``reg`` is (when ``(max M - min M) / reg <= 600`` no entry can underflow and the kernel
+is simply ``exp((min M - M) / reg)``).
 
 For epsilon-scaling (Schmitzer, Sec. 3.2: a decreasing schedule of ``reg`` with warm-started
 potentials) :meth:`StabilizedKernel.set_reg` changes ``reg`` keeping ``g`` and replacing ``f``
@@ -47,6 +48,8 @@ __all__ = ["StabilizedKernel"]
 TAU = 100.0
 _HI = float(np.exp(TAU))
 _LO = float(np.exp(-TAU))
+#: cost range / reg below which ``exp(-M / reg)`` (shifted by min M) stays a normal float
+_NO_UNDERFLOW = 600.0
 
 
 class StabilizedKernel:
@@ -58,6 +61,8 @@ class StabilizedKernel:
         Cost matrix (float64, finite).
     reg : float
         Entropic regularization (> 0).
+    bounds : (float, float), optional
+        ``(M.min(), M.max())`` if already known.
 
     Attributes
     ----------
@@ -71,13 +76,24 @@ class StabilizedKernel:
         Number of times the kernel was rebuilt.
     """
 
-    def __init__(self, M: np.ndarray, reg: float) -> None:
+    def __init__(
+        self, M: np.ndarray, reg: float, bounds: tuple[float, float] | None = None
+    ) -> None:
         self.M = M
         self.reg = float(reg)
         self.u = np.ones(M.shape[0])
         self.v = np.ones(M.shape[1])
         self.n_absorb = 0
         self._work: np.ndarray | None = None
+        lo, hi = (float(M.min()), float(M.max())) if bounds is None else bounds
+        if (hi - lo) / self.reg <= _NO_UNDERFLOW:
+            # exp((min M - M) / reg) cannot underflow: three passes instead of six
+            self.f = np.full(M.shape[0], lo)
+            self.g = np.zeros(M.shape[1])
+            G = self.G = np.subtract(lo, M)
+            G *= 1.0 / self.reg
+            np.exp(G, out=G)
+            return
         # the reduced cost is built in place in G's buffer (no n x m temporary)
         self.f = M.min(axis=1)
         G = self.G = np.subtract(M, self.f[:, None])
