@@ -92,7 +92,8 @@ def test_closed_forms_match_monte_carlo(n, a, s, theta, m):
 
 @pytest.mark.parametrize(
     "n, a, s, theta, m",
-    [(10_000, 300, 24, 12, 1), (16384, 16, 16, 5, 4), (1024, 16, 16, 5, 1), (2048, 64, 24, 3, 2)],
+    [(10_000, 300, 24, 12, 1), (16384, 16, 16, 5, 4), (1024, 16, 16, 5, 1), (2048, 64, 24, 3, 2),
+     (100_000, 256, 24, 3, 1)],
 )
 def test_importance_sampling_matches_tiny_closed_forms(n, a, s, theta, m):
     exact = union_false_match_probability(n, a, s, theta, m)
