@@ -1,5 +1,14 @@
 """Block coordinate descent with greedy rules (Nutini, Laradji & Schmidt, JMLR 2022)."""
 
+from bayesparse.optim.bcd.logistic_working_set import (
+    LogisticWorkingSetResult as LogisticWorkingSetResult,
+)
+from bayesparse.optim.bcd.logistic_working_set import (
+    logistic_duality_gap as logistic_duality_gap,
+)
+from bayesparse.optim.bcd.logistic_working_set import (
+    logistic_working_set as logistic_working_set,
+)
 from bayesparse.optim.bcd.problems import L1 as L1
 from bayesparse.optim.bcd.problems import L2 as L2
 from bayesparse.optim.bcd.problems import GraphQuadratic as GraphQuadratic

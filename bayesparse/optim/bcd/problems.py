@@ -221,7 +221,7 @@ class GraphQuadratic:
             raise TypeError("W: pass the graph as a SparseTensor or a scipy.sparse matrix")
         if W.shape[0] != W.shape[1]:
             raise ValueError(f"W: the adjacency must be square, got shape {W.shape}")
-        W = sp.csr_matrix(W, dtype=np.float64)
+        W = sp.csr_matrix(W, dtype=np.float64, copy=True)
         W.setdiag(0.0)
         W.eliminate_zeros()
         m = W.shape[0]

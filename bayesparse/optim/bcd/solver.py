@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from bayesparse.optim.bcd.message_passing import forest_solve, greedy_forest
 from bayesparse.optim.bcd.problems import (
@@ -82,37 +83,45 @@ def _lmax(M: np.ndarray) -> float:
     return max(float(np.linalg.eigvalsh(M)[-1]), 1e-300)
 
 
-def _l2_lam(penalty) -> float | np.ndarray:
-    return 0.0 if isinstance(penalty, L1 | NoPenalty) else penalty.lam
+def _row_weights(lam, d: int) -> np.ndarray:
+    """Per-row penalty weights ``(d,)`` from a scalar or a ``(d,)`` / ``(d, 1)`` array."""
+    lam = np.asarray(lam, dtype=np.float64)
+    return np.broadcast_to(lam.reshape(-1) if lam.ndim else lam, (d,)).copy()
 
 
-def _rows(v, idx):
-    return v[idx] if np.ndim(v) else v
-
-
-def _prox_newton_block(M, g, xb, penalty, n_pass=100):
-    """Minimize ``<g, d> + tr(d^T M d) / 2 + g(x_b + d)`` over the block by CD (columns at once)."""
+@njit(cache=True)
+def _block_l1_qp(M, g, xb, lam, positive, n_pass):  # pragma: no cover - compiled
+    """Minimize ``<g, d> + tr(d^T M d) / 2 + sum_j lam_j |x_b + d|_j`` by coordinate descent."""
+    nb, k = xb.shape
     d = np.zeros_like(xb)
     Md = np.zeros_like(xb)
-    lam = penalty.lam
     for _ in range(n_pass):
         big = 0.0
-        for j in range(len(xb)):
+        scale = 1.0
+        for j in range(nb):
             mjj = M[j, j]
             if mjj <= 0:
                 continue
-            v = xb[j] + d[j] - (g[j] + Md[j]) / mjj
-            lam_j = lam[j] if np.ndim(lam) else lam
-            new = (np.maximum(v - lam_j / mjj, 0.0) if penalty.positive
-                   else np.sign(v) * np.maximum(np.abs(v) - lam_j / mjj, 0.0)) - xb[j]
-            delta = new - d[j]
-            if np.any(delta != 0):
-                Md += np.outer(M[:, j], delta)
-                d[j] = new
-                big = max(big, float(np.max(np.abs(delta))))
-        if big <= 1e-12 * (1.0 + float(np.max(np.abs(xb + d)))):
+            for c in range(k):
+                v = xb[j, c] + d[j, c] - (g[j, c] + Md[j, c]) / mjj
+                t = lam[j] / mjj
+                new = max(v - t, 0.0) if positive else np.sign(v) * max(abs(v) - t, 0.0)
+                delta = new - xb[j, c] - d[j, c]
+                if delta != 0.0:
+                    for i in range(nb):
+                        Md[i, c] += M[i, j] * delta
+                    d[j, c] += delta
+                    big = max(big, abs(delta))
+                scale = max(scale, abs(new))
+        if big <= 1e-12 * scale:
             break
     return d
+
+
+def _prox_newton_block(M, g, xb, penalty, n_pass=100):
+    """The block's proximal-Newton step (L1 or non-negative L1)."""
+    return _block_l1_qp(np.ascontiguousarray(M), np.ascontiguousarray(g), np.ascontiguousarray(xb),
+                        penalty.lam_rows, penalty.positive, n_pass)
 
 
 def _gsq_forward(datafit, z, g, lips, lam2, block_size, pool_size):
@@ -121,8 +130,7 @@ def _gsq_forward(datafit, z, g, lips, lam2, block_size, pool_size):
     score = (g**2).sum(1) / np.maximum(lips, 1e-300)
     pool = np.argpartition(-score, min(pool_size, d) - 1)[:pool_size] if pool_size < d else (
         np.arange(d))
-    P = datafit.block_matrix(z, pool) + np.diag(np.broadcast_to(
-        np.asarray(lam2, dtype=float).reshape(-1) if np.ndim(lam2) else lam2, (d,))[pool])
+    P = datafit.block_matrix(z, pool) + np.diag(lam2[pool])
     gp = g[pool]
     chosen = [int(np.argmax(score[pool]))]
     while len(chosen) < min(block_size, len(pool)):
@@ -219,22 +227,20 @@ def bcd_solve(
         x[:] = np.asarray(x0, dtype=np.float64).reshape(d, k)
     vector = x0 is None or np.ndim(x0) == 1 or k == 1
     z = datafit.init_state(x)
-    lam2 = _l2_lam(penalty)
-    lam2_rows = np.broadcast_to(np.asarray(lam2, dtype=float), (d, k))[:, 0] if np.ndim(
-        lam2) else lam2
-    lips_c = datafit.coordinate_lipschitz() + lam2_rows
     smooth = penalty.smooth
+    lam2_rows = _row_weights(penalty.lam, d) if smooth else np.zeros(d)
+    lam_rows = _row_weights(penalty.lam, d)
+    lips_c = datafit.coordinate_lipschitz() + lam2_rows
 
     def step_for(idx, M, g):
         xb = x[idx]
+        Ml = M + np.diag(lam2_rows[idx])
         if update == "gradient":
-            L = _lmax(M + np.diag(np.broadcast_to(_rows(lam2_rows, idx), (len(idx),))))
-            return penalty.prox(xb - g / L, 1.0 / L) - xb
+            L = _lmax(Ml)
+            return _prox_rows(penalty, xb - g / L, 1.0 / L, lam_rows[idx, None]) - xb
         if smooth:
-            Ml = M + np.diag(np.broadcast_to(_rows(lam2_rows, idx), (len(idx),)))
-            return -(_pinv_psd(Ml) @ (g + _rows(lam2_rows, idx) * xb if np.ndim(lam2_rows)
-                                      else g + lam2 * xb))
-        return _prox_newton_block(M, g, xb, _RowPenalty(penalty, idx))
+            return -(_pinv_psd(Ml) @ (g + lam2_rows[idx, None] * xb))
+        return _prox_newton_block(M, g, xb, _RowPenalty(penalty, idx, d))
 
     blocks = None
     if partition in ("contiguous", "sorted", "random"):
@@ -247,12 +253,10 @@ def bcd_solve(
         blocks = blocks.reshape(nb, block_size)
         block_idx = [b[b < d] for b in blocks]
         Ms = [datafit.block_matrix(z, b) for b in block_idx]
-        lips_b = np.array([_lmax(M + np.diag(np.broadcast_to(_rows(lam2_rows, b), (len(b),))))
-                           for M, b in zip(Ms, block_idx)])
+        lips_b = np.array([_lmax(M + np.diag(lam2_rows[b])) for M, b in zip(Ms, block_idx)])
         lip_glob = lips_b.max()
         rule = SELECTION_RULES[selection]
-        inv_Ms = ([_pinv_psd(M + np.diag(np.broadcast_to(_rows(lam2_rows, b), (len(b),))))
-                   for M, b in zip(Ms, block_idx)]
+        inv_Ms = ([_pinv_psd(M + np.diag(lam2_rows[b])) for M, b in zip(Ms, block_idx)]
                   if selection == "gsq" and smooth and update != "gradient" else None)
     elif graph:
         off = datafit.Q.tocsr()
@@ -276,15 +280,13 @@ def bcd_solve(
             lb = lips_b[:, None, None]
             gp = np.vstack([g, np.zeros((1, k))])[blocks]
             xp = np.vstack([x, np.zeros((1, k))])[blocks]
-            lam_pad = lam2_rows if not np.ndim(lam2_rows) else np.append(lam2_rows, 0)[blocks][
-                ..., None]
-            gp_s = gp + lam_pad * xp if smooth else gp
-            pen = penalty if smooth else _PaddedPenalty(penalty, blocks, d)
+            gp_s = gp + np.append(lam2_rows, 0.0)[blocks][..., None] * xp
             if smooth:
                 d_own, d_glob = -gp_s / lb, -gp_s / lip_glob
             else:
-                d_own = pen.prox(xp - gp / lb, 1.0 / lb) - xp
-                d_glob = pen.prox(xp - gp / lip_glob, 1.0 / lip_glob) - xp
+                lam_pad = np.append(lam_rows, 0.0)[blocks][..., None]
+                d_own = _prox_rows(penalty, xp - gp / lb, 1.0 / lb, lam_pad) - xp
+                d_glob = _prox_rows(penalty, xp - gp / lip_glob, 1.0 / lip_glob, lam_pad) - xp
             quad = (np.array([np.sum(gb * (Mi @ gb)) for gb, Mi in zip(gp_s, inv_Ms)])
                     if inv_Ms is not None else None)
             scores = BlockScores(d_glob=d_glob.reshape(len(blocks), -1),
@@ -304,8 +306,7 @@ def bcd_solve(
             obj.append(objective())
             continue
         else:
-            gs_ = g + lam2 * x if smooth and not np.ndim(lam2) else (
-                g + lam2_rows[:, None] * x if smooth else g)
+            gs_ = g + lam2_rows[:, None] * x
             greedy_l = selection in ("gsl", "gsq")
             if selection == "gsq" and smooth and update != "gradient":
                 idx = _gsq_forward(datafit, z, gs_, lips_c, lam2_rows, block_size,
@@ -342,30 +343,24 @@ def bcd_solve(
     return BCDResult(x=out, objective=np.array(obj), kkt=kkt, n_iter=it)
 
 
+def _prox_rows(penalty, v: np.ndarray, step, lam) -> np.ndarray:
+    """``prox`` of ``penalty`` with its weights replaced by ``lam`` (broadcast to ``v``)."""
+    t = lam * step
+    if isinstance(penalty, NoPenalty):
+        return v
+    if penalty.smooth:
+        return v / (1.0 + t)
+    if penalty.positive:
+        return np.maximum(v - t, 0.0)
+    return np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
+
+
 class _RowPenalty:
-    """The penalty restricted to rows ``idx`` (per-row weights sliced)."""
+    """Weights of the rows ``idx`` (for the block proximal-Newton solve)."""
 
-    def __init__(self, penalty, idx):
-        self.lam = _rows(np.asarray(penalty.lam).reshape(-1) if np.ndim(penalty.lam)
-                         else penalty.lam, idx)
+    def __init__(self, penalty, idx, d):
+        self.lam_rows = _row_weights(penalty.lam, d)[idx]
         self.positive = getattr(penalty, "positive", False)
-
-
-class _PaddedPenalty:
-    """The penalty on the padded ``(n_blocks, block_size, k)`` layout of the block scores."""
-
-    def __init__(self, penalty, blocks, d):
-        self.penalty = penalty
-        lam = penalty.lam
-        self.lam = (np.append(np.asarray(lam).reshape(d, -1)[:, 0], 0.0)[blocks][..., None]
-                    if np.ndim(lam) else lam)
-
-    def prox(self, v, step):
-        p = self.penalty
-        t = self.lam * step
-        if getattr(p, "positive", False):
-            return np.maximum(v - t, 0.0)
-        return np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
 
 
 def bcd_least_squares(

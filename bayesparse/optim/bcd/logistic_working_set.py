@@ -1,0 +1,337 @@
+"""Working-set proximal Newton for L1 / L2 binary logistic regression (numba inner loops).
+
+Solves ``min_w (1/n) sum_i log(1 + exp(-y_i (x_i^T w + c))) + a1 ||w||_1 + a2 ||w||^2 / 2``
+(``y_i = +-1``, optional unpenalized intercept ``c``). The outer loop grows a working set of the
+features with the largest KKT violation (the GS-r score of Nutini, Laradji & Schmidt 2022,
+Sec. 2 and 5.1, on the distance of ``-grad_j`` to the subdifferential), of size
+``max(10, 2 |support|)`` doubled each round as in skglm. On the working set it runs proximal
+Newton (Lee, Sun & Saunders 2014; Nutini et al. Sec. 5.2: once the active set is identified,
+Newton steps on it converge superlinearly): the quadratic model with Hessian
+``X^T diag(h) X / n``, ``h = s (1 - s)``, is minimized by numba coordinate descent, then an
+Armijo backtracking line search on the true objective. Stops when the largest KKT violation is
+``<= tol``; :func:`logistic_duality_gap` gives the duality gap of the L1 problem.
+
+References
+----------
+.. [1] J. Nutini, I. Laradji, M. Schmidt. Let's Make Block Coordinate Descent Converge Faster.
+   JMLR 23(131), 2022.
+.. [2] J. Lee, Y. Sun, M. Saunders. Proximal Newton-type methods for minimizing composite
+   functions. SIAM J. Optim. 24(3), 2014.
+.. [3] Q. Bertrand et al. Beyond L1: Faster and Better Sparse Models with skglm. NeurIPS 2022.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+from scipy.special import expit, log_expit
+
+
+@dataclass
+class LogisticWorkingSetResult:
+    """Solution and diagnostics of :func:`logistic_working_set`.
+
+    Attributes
+    ----------
+    coef : numpy.ndarray
+        Weights (length p).
+    intercept : float
+    kkt : float
+        Largest KKT violation at the solution.
+    n_iter : int
+        Outer (working-set) iterations.
+    """
+
+    coef: np.ndarray
+    intercept: float
+    kkt: float
+    n_iter: int
+
+
+@njit(cache=True)
+def _col_dot(X, data, indices, indptr, sparse, j, v):  # pragma: no cover - compiled
+    s = 0.0
+    if sparse:
+        for k in range(indptr[j], indptr[j + 1]):
+            s += data[k] * v[indices[k]]
+    else:
+        for i in range(X.shape[0]):
+            s += X[i, j] * v[i]
+    return s
+
+
+@njit(cache=True)
+def _col_wsq(X, data, indices, indptr, sparse, j, h):  # pragma: no cover - compiled
+    s = 0.0
+    if sparse:
+        for k in range(indptr[j], indptr[j + 1]):
+            s += data[k] * data[k] * h[indices[k]]
+    else:
+        for i in range(X.shape[0]):
+            s += X[i, j] * X[i, j] * h[i]
+    return s
+
+
+@njit(cache=True)
+def _col_axpy(X, data, indices, indptr, sparse, j, a, v):  # pragma: no cover - compiled
+    if sparse:
+        for k in range(indptr[j], indptr[j + 1]):
+            v[indices[k]] += a * data[k]
+    else:
+        for i in range(X.shape[0]):
+            v[i] += a * X[i, j]
+
+
+@njit(cache=True)
+def _objective(z, y, w, a1, a2, n):  # pragma: no cover - compiled
+    s = 0.0
+    for i in range(z.size):
+        t = -y[i] * z[i]
+        s += t + np.log1p(np.exp(-t)) if t > 0 else np.log1p(np.exp(t))
+    pen = 0.0
+    for j in range(w.size):
+        pen += a1 * abs(w[j]) + 0.5 * a2 * w[j] * w[j]
+    return s / n + pen
+
+
+@njit(cache=True)
+def _prox_newton(X, data, indices, indptr, sparse, y, w, c, z, ws, a1, a2, fit_intercept,
+                 max_pn, max_cd, inner_tol):  # pragma: no cover - compiled
+    """Proximal Newton iterations on the working set; ``w`` and ``z`` updated in place."""
+    n = y.size
+    nw = ws.size
+    g = np.empty(n)
+    h = np.empty(n)
+    xd = np.empty(n)
+    delta = np.zeros(nw)
+    lips = np.empty(nw)
+    grad_ws = np.empty(nw)
+    for _ in range(max_pn):
+        for i in range(n):
+            s = 1.0 / (1.0 + np.exp(y[i] * z[i]))  # sigma(-y z)
+            g[i] = -y[i] * s / n
+            h[i] = s * (1.0 - s) / n
+        # KKT violation on the working set (and the intercept)
+        kkt = 0.0
+        for t in range(nw):
+            j = ws[t]
+            gj = _col_dot(X, data, indices, indptr, sparse, j, g) + a2 * w[j]
+            grad_ws[t] = gj
+            if w[j] != 0.0:
+                v = abs(gj + a1 * np.sign(w[j]))
+            else:
+                v = max(abs(gj) - a1, 0.0)
+            kkt = max(kkt, v)
+            lips[t] = _col_wsq(X, data, indices, indptr, sparse, j, h)
+        hsum = h.sum()
+        gsum = g.sum()
+        if fit_intercept:
+            kkt = max(kkt, abs(gsum))
+        if kkt <= inner_tol:
+            return kkt
+        # minimize the quadratic model by coordinate descent
+        for i in range(n):
+            xd[i] = 0.0
+        delta[:] = 0.0
+        dc = 0.0
+        for _cd in range(max_cd):
+            big = 0.0
+            for t in range(nw):
+                j = ws[t]
+                if lips[t] == 0.0:
+                    continue
+                hxd = 0.0
+                if sparse:
+                    for k in range(indptr[j], indptr[j + 1]):
+                        hxd += data[k] * h[indices[k]] * xd[indices[k]]
+                else:
+                    for i in range(n):
+                        hxd += X[i, j] * h[i] * xd[i]
+                old = w[j] + delta[t]
+                L = lips[t] + a2
+                # exact minimizer of the model along j (loss gradient = grad_ws - a2 w)
+                u = (lips[t] * old - (grad_ws[t] - a2 * w[j]) - hxd) / L
+                new = np.sign(u) * max(abs(u) - a1 / L, 0.0)
+                d = new - old
+                if d != 0.0:
+                    delta[t] += d
+                    _col_axpy(X, data, indices, indptr, sparse, j, d, xd)
+                    big = max(big, abs(d) * np.sqrt(lips[t]))
+            if fit_intercept and hsum > 0:
+                hx = 0.0
+                for i in range(n):
+                    hx += h[i] * xd[i]
+                d = -(gsum + hx) / hsum
+                dc += d
+                for i in range(n):
+                    xd[i] += d
+                big = max(big, abs(d) * np.sqrt(hsum))
+            if big <= 1e-3 * inner_tol:
+                break
+        # Armijo backtracking on F along (delta, dc)
+        w_ws = np.empty(nw)
+        for t in range(nw):
+            w_ws[t] = w[ws[t]]
+        f_old = _objective(z, y, w_ws, a1, a2, n)
+        dec = gsum * dc
+        for t in range(nw):
+            wn = w_ws[t] + delta[t]
+            dec += (grad_ws[t] - a2 * w_ws[t]) * delta[t] + a1 * (abs(wn) - abs(w_ws[t])) + \
+                0.5 * a2 * (wn * wn - w_ws[t] * w_ws[t])
+        step = 1.0
+        znew = np.empty(n)
+        wnew = np.empty(nw)
+        for _ls in range(30):
+            for i in range(n):
+                znew[i] = z[i] + step * xd[i]
+            for t in range(nw):
+                wnew[t] = w_ws[t] + step * delta[t]
+            f_new = _objective(znew, y, wnew, a1, a2, n)
+            # Armijo, with slack for rounding of F near the optimum
+            if f_new <= f_old + 1e-4 * step * dec + 1e-14 * abs(f_old):
+                break
+            step *= 0.5
+        for i in range(n):
+            z[i] = znew[i]
+        for t in range(nw):
+            w[ws[t]] = wnew[t]
+        c[0] += step * dc
+    return -1.0
+
+
+def logistic_kkt(X, y, w, c, a1, a2, fit_intercept) -> tuple[float, np.ndarray]:
+    """Largest KKT violation and the per-feature scores at ``(w, c)``."""
+    z = np.asarray(X @ w).ravel() + c
+    g = -y * expit(-y * z) / len(y)
+    grad = np.asarray(X.T @ g).ravel() + a2 * w
+    score = np.where(w != 0, np.abs(grad + a1 * np.sign(w)), np.maximum(np.abs(grad) - a1, 0))
+    kkt = float(score.max(initial=0.0))
+    if fit_intercept:
+        kkt = max(kkt, abs(float(g.sum())))
+    return kkt, score
+
+
+def logistic_duality_gap(X, y: np.ndarray, w: np.ndarray, a1: float) -> float:
+    """Duality gap of ``(1/n) sum log(1 + exp(-y_i x_i^T w)) + a1 ||w||_1`` (no intercept).
+
+    The dual point is ``theta_i = y_i sigma(-y_i x_i^T w) / n``, rescaled into
+    ``||X^T theta||_inf <= a1``; ``D(theta) = -(1/n) sum [s log s + (1 - s) log(1 - s)]`` with
+    ``s_i = n y_i theta_i``.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix of shape (n, p)
+    y : ndarray of shape (n,), values +-1
+    w : ndarray of shape (p,)
+    a1 : float
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.eye(2); y = np.array([1.0, -1.0])
+    >>> round(logistic_duality_gap(X, y, np.zeros(2), 10.0), 12)
+    0.0
+    """
+    n = len(y)
+    z = np.asarray(X @ w).ravel()
+    primal = -float(np.sum(log_expit(y * z))) / n + a1 * float(np.abs(w).sum())
+    s = expit(-y * z)
+    dual_norm = float(np.max(np.abs(X.T @ (y * s)), initial=0.0)) / n
+    s = s * (min(1.0, a1 / dual_norm) if dual_norm > 0 else 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = np.where(s > 0, s * np.log(s), 0.0) + np.where(s < 1, (1 - s) * np.log1p(-s), 0.0)
+    return float(max(primal + float(ent.sum()) / n, 0.0))
+
+
+def logistic_working_set(
+    X,
+    y: np.ndarray,
+    a1: float,
+    a2: float = 0.0,
+    fit_intercept: bool = False,
+    w0: np.ndarray | None = None,
+    tol: float = 1e-6,
+    max_iter: int = 100,
+    max_pn: int = 50,
+    max_cd: int = 100,
+) -> LogisticWorkingSetResult:
+    """L1/L2 binary logistic regression by working-set proximal Newton.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix of shape (n, p)
+    y : ndarray of shape (n,), values -1 and +1
+    a1, a2 : float
+        L1 and L2 weights (of the mean loss).
+    fit_intercept : bool
+        Fit an unpenalized intercept.
+    w0 : ndarray of shape (p,), optional
+        Warm start.
+    tol : float
+        Stop when the largest KKT violation is below ``tol``.
+    max_iter : int
+        Outer (working-set) iterations.
+    max_pn, max_cd : int
+        Proximal-Newton steps per working set, coordinate-descent passes per step.
+
+    Returns
+    -------
+    LogisticWorkingSetResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((100, 20)); y = np.sign(X[:, 0] + 0.1)
+    >>> res = logistic_working_set(X, y, 0.05, tol=1e-10)
+    >>> int(np.argmax(np.abs(res.coef)))
+    0
+
+    References
+    ----------
+    .. [1] J. Nutini, I. Laradji, M. Schmidt. JMLR 23(131), 2022.
+    """
+    y = np.asarray(y, dtype=np.float64).ravel()
+    n, p = X.shape
+    sparse = sp.issparse(X)
+    if sparse:
+        X = sp.csc_matrix(X, dtype=np.float64)
+        X.sort_indices()
+        Xd = np.empty((0, 0))
+        data, indices, indptr = X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64)
+    else:
+        X = np.asfortranarray(X, dtype=np.float64)
+        Xd = X
+        data, indices, indptr = np.empty(0), np.empty(0, np.int64), np.empty(1, np.int64)
+    w = np.zeros(p) if w0 is None else np.array(w0, dtype=np.float64)
+    c = np.zeros(1)
+    ws_size = 10
+    kkt = np.inf
+    it = 0
+    full = a1 == 0.0
+    while it < max_iter:
+        it += 1
+        kkt, score = logistic_kkt(X, y, w, c[0], a1, a2, fit_intercept)
+        if kkt <= tol:
+            break
+        support = np.flatnonzero(w)
+        ws_size = p if full else min(p, max(ws_size, 2 * support.size))
+        score[support] = np.inf
+        if ws_size < p:
+            ws = np.sort(np.argpartition(-score, ws_size - 1)[:ws_size]).astype(np.int64)
+        else:
+            ws = np.arange(p, dtype=np.int64)
+        z = np.asarray(X @ w).ravel() + c[0]
+        _prox_newton(Xd, data, indices, indptr, sparse, y, w, c, z, ws, a1, a2, fit_intercept,
+                     max_pn, max_cd, 0.3 * kkt if ws_size < p else tol)
+        ws_size *= 2
+    else:
+        kkt, _ = logistic_kkt(X, y, w, c[0], a1, a2, fit_intercept)
+    return LogisticWorkingSetResult(coef=w, intercept=float(c[0]), kkt=float(kkt), n_iter=it)
