@@ -378,6 +378,16 @@ def sdr_sparsey(quick: bool) -> None:
     print(classify)
 
 
+def _capacities(by_size: list[dict]) -> list[dict]:
+    out = []
+    for label in dict.fromkeys(r["memory"] for r in by_size):
+        rows = [r for r in by_size if r["memory"] == label]
+        out.append({"memory": label, "capacity_estimate": rows[0]["capacity_estimate"], **{
+            key: max((r["n_stored"] for r in rows if r[key] >= 0.95), default=0)
+            for key in ("clean", "noise_10pct")}})
+    return out
+
+
 def report() -> None:
     th = load_results("sdr_theory")
     sp = load_results("sdr_sparsey")
@@ -423,6 +433,10 @@ def report() -> None:
         + markdown_table(sp["by_size"], ["memory", "n_stored", "clean", "noise_10pct",
                                          "saturation", "expected_saturation",
                                          "capacity_estimate"])
+        + "\nCapacity measured (largest N tried with recall ≥ 0.95) vs the estimate (expected "
+        "saturation 0.5):\n\n" + markdown_table(_capacities(sp["by_size"]),
+                                                ["memory", "clean", "noise_10pct",
+                                                 "capacity_estimate"])
         + "\n### Recall vs noise (1000 items, one macrocolumn)\n\n"
         + markdown_table(sp["by_noise"], ["n_stored", "noise", "recall"])
         + "\n### Single-pass classification by best-match recall vs 1-NN\n\n"
