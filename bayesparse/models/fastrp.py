@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
+from numba import njit, prange
 
 from bayesparse.models.random_projection import very_sparse_matrix
 from bayesparse.rng import check_generator
@@ -99,15 +100,18 @@ def adjacency_matrix(graph: Any, n_nodes: int | None = None) -> sp.csr_matrix:
     return a
 
 
-def _transition(a: sp.csr_matrix, beta: float) -> tuple[sp.csr_matrix, np.ndarray]:
-    """``D⁻¹ S`` and ``d^β``, with zeros (not inf) for isolated nodes."""
+def _transition(
+    a: sp.csr_matrix, beta: float, dtype: Any = np.float64
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``D⁻¹ S`` in ``dtype`` and ``d^β``, with zeros (not inf) for isolated nodes."""
     deg = np.asarray(a.sum(axis=1)).ravel()
     nz = deg > 0
     inv = np.zeros_like(deg)
     inv[nz] = 1.0 / deg[nz]
     scale = np.zeros_like(deg)
     scale[nz] = deg[nz] ** beta
-    return sp.diags(inv) @ a, scale
+    data = (a.data * np.repeat(inv, np.diff(a.indptr))).astype(dtype, copy=False)
+    return sp.csr_matrix((data, a.indices, a.indptr), shape=a.shape), scale
 
 
 def _check_params(
@@ -127,31 +131,20 @@ def _check_params(
     return w
 
 
-def _standardize(x: torch.Tensor) -> torch.Tensor:
-    """Column z-score in place as ``sklearn.preprocessing.scale`` (zero-variance columns kept)."""
-    x -= x.mean(dim=0)
-    std = x.std(dim=0, unbiased=False)
-    std[std == 0] = 1.0
-    x /= std
-    return x
-
-
-def _row_normalize(x: torch.Tensor) -> torch.Tensor:
-    norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-    norm[norm == 0] = 1.0
-    return x / norm
-
-
 def _initial_projection(
-    n: int, n_components: int, scale: np.ndarray, rng: np.random.Generator, dtype: torch.dtype
-) -> torch.Tensor:
-    """Dense ``L R`` (n x dim) from the very sparse ``R`` with density ``1/sqrt(n)``."""
-    r = very_sparse_matrix(n_components, n, 1.0 / np.sqrt(n), rng)
-    out = torch.zeros((n, n_components), dtype=dtype)
-    rows, cols = r.col, r.row
-    vals = r.values.to(dtype) * torch.from_numpy(scale).to(dtype)[rows]
-    out.index_put_((rows, cols), vals)
-    return out
+    n: int, n_components: int, scale: np.ndarray, rng: np.random.Generator, dtype: Any
+) -> sp.csr_matrix:
+    """``L R`` (n x dim, CSR) from the very sparse ``R`` with density ``1/sqrt(n)``."""
+    r = very_sparse_matrix(n_components, n, 1.0 / np.sqrt(n), rng).to_scipy().T.tocsr()
+    return (sp.diags(scale) @ r).astype(_np_dtype(dtype)).tocsr()
+
+
+def _np_dtype(dtype: Any) -> np.dtype:
+    if dtype in (torch.float32, np.float32):
+        return np.dtype(np.float32)
+    if dtype in (torch.float64, np.float64):
+        return np.dtype(np.float64)
+    raise TypeError(f"dtype: expected torch.float32 or torch.float64, got {dtype!r}")
 
 
 class FastRP:
@@ -218,16 +211,17 @@ class FastRP:
         weights = _check_params(
             self.n_components, self.iteration_weights, self.normalization_strength
         )
-        a, scale = _transition(adjacency_matrix(A), float(self.normalization_strength))
+        dtype = _np_dtype(self.dtype)
+        a, scale = _transition(adjacency_matrix(A), float(self.normalization_strength), dtype)
         rng = check_generator(self.random_state)
-        current = _initial_projection(a.shape[0], int(self.n_components), scale, rng, self.dtype)
+        initial = _initial_projection(a.shape[0], int(self.n_components), scale, rng, dtype)
         if client is not None:
-            out = fastrp_dask(a, current, weights, client, n_blocks, self.normalize_rows)
+            out = fastrp_dask(a, initial, weights, client, n_blocks, self.normalize_rows)
         else:
-            out = propagate(a, current, weights, self.normalize_rows)
+            out = propagate(a, initial, weights, self.normalize_rows)
         if self.standardize:
-            out = _standardize(out)
-        self.embedding_ = out.numpy()
+            _standardize(out)
+        self.embedding_ = out
         return self
 
     def fit_transform(self, A: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
@@ -235,17 +229,36 @@ class FastRP:
         return self.fit(A, y, **kwargs).embedding_
 
 
+#: A power stays sparse while the product that makes it has fewer multiply-adds than this
+#: fraction of its dense size. The first power of ``A`` times the very sparse ``R`` has about
+#: ``dim · avg_degree / sqrt(n)`` non-zeros a row and is far cheaper sparse; denser powers are
+#: faster as dense rows (each product costs one random row read per edge either way).
+SPARSE_FRACTION = 1 / 16
+
+
+def _stays_sparse(a: sp.csr_matrix, current: Any) -> bool:
+    if not sp.issparse(current):
+        return False
+    flops = np.diff(current.indptr)[a.indices].sum()
+    return bool(flops <= SPARSE_FRACTION * a.shape[0] * current.shape[1])
+
+
 def propagate(
-    a: sp.csr_matrix, initial: torch.Tensor, weights: np.ndarray, normalize_rows: bool = True
-) -> torch.Tensor:
-    """``Σ_k α_k N_k`` with ``N_1 = a · initial`` and ``N_k = a N_{k-1}`` (torch.sparse, threads).
+    a: sp.csr_matrix, initial: Any, weights: np.ndarray, normalize_rows: bool = True
+) -> np.ndarray:
+    """``Σ_k α_k N_k`` with ``N_1 = a · initial`` and ``N_k = a N_{k-1}``.
+
+    Powers are kept sparse while they are mostly zeros (:data:`SPARSE_FRACTION`), then dense,
+    computed by multithreaded numba kernels; the last power is row-normalised and summed row
+    by row without being stored, and a dense power's buffer is reused once it is consumed, so
+    the dense work memory is two ``n x dim`` arrays.
 
     Parameters
     ----------
     a : scipy.sparse.csr_matrix
         Transition matrix ``D⁻¹ S``.
-    initial : torch.Tensor
-        ``L R`` (n x dim); its dtype is the compute precision.
+    initial : scipy.sparse matrix or numpy.ndarray
+        ``L R`` (n x dim); its dtype (float32 or float64) is the compute precision.
     weights : numpy.ndarray
         ``α_1..α_q``.
     normalize_rows : bool
@@ -253,44 +266,92 @@ def propagate(
 
     Returns
     -------
-    torch.Tensor
+    numpy.ndarray
         The unstandardised embedding.
 
     Examples
     --------
-    >>> import numpy as np, scipy.sparse as sp, torch
+    >>> import numpy as np, scipy.sparse as sp
     >>> a = sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
-    >>> propagate(a, torch.eye(2), np.array([1.0, 1.0]), False).tolist()
+    >>> propagate(a, np.eye(2), np.array([1.0, 1.0]), False).tolist()
     [[1.0, 1.0], [1.0, 1.0]]
     """
-    op = SparseTensor.from_scipy(a).to(dtype=initial.dtype)
-    current = initial
-    out = torch.zeros_like(initial)
-    for w in weights:
-        current = op @ current
+    current = initial.tocsr() if sp.issparse(initial) else np.ascontiguousarray(initial)
+    dtype, shape = current.dtype, (a.shape[0], current.shape[1])
+    a = sp.csr_matrix(a, dtype=dtype)
+    out: np.ndarray | None = None
+    spare: np.ndarray | None = None  # a dense power of ours that is no longer needed
+    owned = False  # whether ``current`` is a dense buffer of ours (never the caller's array)
+    for k, w in enumerate(weights):
+        if k == len(weights) - 1:
+            if w != 0:
+                out = _accumulator(spare, shape, dtype) if out is None else out
+                _product(a, current, None, out, w, normalize_rows)
+            break
+        if _stays_sparse(a, current):
+            new = (a @ current).tocsr()
+        else:
+            new = _product(a, current, spare if spare is not None else np.empty(shape, dtype))
+            spare = None
+        if owned:
+            spare = current
+        current, owned = new, not sp.issparse(new)
         if w != 0:
-            out.add_(_row_normalize(current) if normalize_rows else current, alpha=float(w))
-    return out
+            if out is None:
+                out, spare = _accumulator(spare, shape, dtype), None
+            if sp.issparse(current):
+                _add_sparse(out, current.indptr, current.indices, current.data, w, normalize_rows)
+            else:
+                _add_dense(out, current, w, normalize_rows)
+    return np.zeros(shape, dtype) if out is None else out
+
+
+def _accumulator(spare: np.ndarray | None, shape: tuple[int, int], dtype: Any) -> np.ndarray:
+    """Zeros for the weighted sum, in the spare buffer when there is one."""
+    if spare is None:
+        return np.zeros(shape, dtype)
+    spare.fill(0)
+    return spare
+
+
+def _product(
+    a: sp.csr_matrix,
+    x: Any,
+    new: np.ndarray | None = None,
+    acc: np.ndarray | None = None,
+    weight: float = 0.0,
+    normalize: bool = False,
+) -> np.ndarray | None:
+    """``a @ x`` into ``new`` and/or, row-normalised times ``weight``, added to ``acc``."""
+    empty = np.empty((0, x.shape[1]), dtype=x.dtype)
+    new_, acc_ = empty if new is None else new, empty if acc is None else acc
+    if sp.issparse(x):
+        _spmm_sparse(a.indptr, a.indices, a.data, x.indptr, x.indices, x.data, new_, acc_,
+                     weight, normalize)
+    else:
+        _spmm_dense(a.indptr, a.indices, a.data, x, new_, acc_, weight, normalize)
+    return new
 
 
 def fastrp_dask(
     a: sp.csr_matrix,
-    initial: torch.Tensor,
+    initial: Any,
     weights: np.ndarray,
     client: Any,
     n_blocks: int = 2,
     normalize_rows: bool = True,
-) -> torch.Tensor:
+) -> np.ndarray:
     """``Σ_k α_k N_k`` with each ``N_k = A N_{k-1}`` computed block-row-wise on a dask cluster.
 
     The row blocks of the transition matrix ``a`` are scattered once and stay on the workers;
-    each power broadcasts ``N_{k-1}`` and gathers the blocks of ``N_k``.
+    each power broadcasts ``N_{k-1}`` and gathers the blocks of ``N_k`` (sparse while it is
+    mostly zeros, as in :func:`propagate`).
 
     Parameters
     ----------
     a : scipy.sparse.csr_matrix
         Transition matrix ``D⁻¹ S``.
-    initial : torch.Tensor
+    initial : scipy.sparse matrix or numpy.ndarray
         ``L R`` (n x dim).
     weights : numpy.ndarray
         ``α_1..α_q``.
@@ -302,24 +363,144 @@ def fastrp_dask(
 
     Returns
     -------
-    torch.Tensor
+    numpy.ndarray
         The unstandardised embedding.
     """
     if not isinstance(n_blocks, numbers.Integral) or n_blocks <= 0:
         raise ValueError(f"n_blocks: expected a positive int, got {n_blocks!r}")
+    current = initial.tocsr() if sp.issparse(initial) else np.ascontiguousarray(initial)
+    a = sp.csr_matrix(a, dtype=current.dtype)
     bounds = np.linspace(0, a.shape[0], int(n_blocks) + 1).astype(int)
     blocks = client.scatter([a[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)])
-    current = initial.numpy()
-    out = np.zeros_like(current)
+    out = np.zeros((a.shape[0], current.shape[1]), dtype=current.dtype)
     for w in weights:
+        sparse = _stays_sparse(a, current)
         shared = client.scatter(current, broadcast=True)
-        parts = client.gather([client.submit(_block_product, b, shared) for b in blocks])
-        current = np.concatenate(parts).astype(current.dtype, copy=False)
-        if w != 0:
-            t = torch.from_numpy(current)
-            out += w * (_row_normalize(t) if normalize_rows else t).numpy()
-    return torch.from_numpy(out)
+        parts = client.gather([client.submit(_block_product, b, shared, sparse) for b in blocks])
+        if sparse:
+            current = sp.vstack(parts, format="csr")
+            if w != 0:
+                _add_sparse(out, current.indptr, current.indices, current.data, w, normalize_rows)
+        else:
+            current = np.concatenate(parts)
+            if w != 0:
+                _add_dense(out, current, w, normalize_rows)
+    return out
 
 
-def _block_product(block: sp.csr_matrix, dense: np.ndarray) -> np.ndarray:
-    return np.asarray(block.astype(dense.dtype) @ dense)
+def _block_product(block: sp.csr_matrix, x: Any, sparse: bool) -> Any:
+    if sparse:
+        return (block @ x).tocsr()
+    return _product(block, x, np.empty((block.shape[0], x.shape[1]), dtype=x.dtype))
+
+
+#: Rows per parallel work item of the kernels (fixed, so sums do not depend on thread count).
+_CHUNK = 256
+
+
+@njit(cache=True)
+def _add_row(acc, tmp, weight, normalize):  # pragma: no cover - compiled
+    scale = weight
+    if normalize:
+        sq = 0.0
+        for k in range(tmp.size):
+            sq += tmp[k] * tmp[k]
+        if sq > 0:
+            scale = weight / np.sqrt(sq)
+    for k in range(tmp.size):
+        acc[k] += scale * tmp[k]
+
+
+@njit(parallel=True, cache=True)
+def _spmm_dense(indptr, indices, data, x, new, acc, weight, normalize):  # pragma: no cover
+    """Row ``i`` of ``A x`` into ``new[i]`` (if ``new`` has rows) and, scaled, into ``acc[i]``."""
+    n_rows, d = indptr.size - 1, x.shape[1]
+    for c in prange((n_rows + _CHUNK - 1) // _CHUNK):
+        tmp = np.empty(d, dtype=x.dtype)
+        for i in range(c * _CHUNK, min(n_rows, (c + 1) * _CHUNK)):
+            tmp[:] = 0
+            for p in range(indptr[i], indptr[i + 1]):
+                j, v = indices[p], data[p]
+                for k in range(d):
+                    tmp[k] += v * x[j, k]
+            if new.shape[0]:
+                new[i] = tmp
+            if acc.shape[0]:
+                _add_row(acc[i], tmp, weight, normalize)
+
+
+@njit(parallel=True, cache=True)
+def _spmm_sparse(ap, ai, av, xp, xi, xv, new, acc, weight, normalize):  # pragma: no cover
+    """:func:`_spmm_dense` for a CSR ``x`` (``xp, xi, xv``); the output rows are dense."""
+    n_rows, d = ap.size - 1, new.shape[1]
+    for c in prange((n_rows + _CHUNK - 1) // _CHUNK):
+        tmp = np.empty(d, dtype=xv.dtype)
+        for i in range(c * _CHUNK, min(n_rows, (c + 1) * _CHUNK)):
+            tmp[:] = 0
+            for p in range(ap[i], ap[i + 1]):
+                j, v = ai[p], av[p]
+                for q in range(xp[j], xp[j + 1]):
+                    tmp[xi[q]] += v * xv[q]
+            if new.shape[0]:
+                new[i] = tmp
+            if acc.shape[0]:
+                _add_row(acc[i], tmp, weight, normalize)
+
+
+@njit(parallel=True, cache=True)
+def _add_dense(acc, x, weight, normalize):  # pragma: no cover - compiled
+    n_rows = x.shape[0]
+    for c in prange((n_rows + _CHUNK - 1) // _CHUNK):
+        for i in range(c * _CHUNK, min(n_rows, (c + 1) * _CHUNK)):
+            _add_row(acc[i], x[i], weight, normalize)
+
+
+@njit(parallel=True, cache=True)
+def _add_sparse(acc, indptr, indices, data, weight, normalize):  # pragma: no cover - compiled
+    n_rows = indptr.size - 1
+    for c in prange((n_rows + _CHUNK - 1) // _CHUNK):
+        for i in range(c * _CHUNK, min(n_rows, (c + 1) * _CHUNK)):
+            scale = weight
+            if normalize:
+                sq = 0.0
+                for p in range(indptr[i], indptr[i + 1]):
+                    sq += data[p] * data[p]
+                if sq > 0:
+                    scale = weight / np.sqrt(sq)
+            for p in range(indptr[i], indptr[i + 1]):
+                acc[i, indices[p]] += scale * data[p]
+
+
+@njit(parallel=True, cache=True)
+def _standardize(x):  # pragma: no cover - compiled
+    """Column z-score in place as ``sklearn.preprocessing.scale`` (zero-variance columns kept).
+
+    Two passes (mean, then squared deviations) with float64 partial sums per row chunk.
+    """
+    n, d = x.shape
+    n_chunks = (n + _CHUNK - 1) // _CHUNK
+    part = np.zeros((n_chunks, d))
+    for c in prange(n_chunks):
+        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
+            for k in range(d):
+                part[c, k] += x[i, k]
+    mean = np.zeros(d)
+    for c in range(n_chunks):
+        mean += part[c]
+    mean /= n
+    part[:] = 0
+    for c in prange(n_chunks):
+        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
+            for k in range(d):
+                part[c, k] += (x[i, k] - mean[k]) ** 2
+    std = np.zeros(d)
+    for c in range(n_chunks):
+        std += part[c]
+    std = np.sqrt(std / n)
+    for k in range(d):
+        if std[k] == 0:
+            std[k] = 1.0
+    for c in prange(n_chunks):
+        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
+            for k in range(d):
+                x[i, k] = (x[i, k] - mean[k]) / std[k]
