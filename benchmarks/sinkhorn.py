@@ -219,10 +219,9 @@ def bench_case(kind: str, n: int, reg: float, cap: float, repeat: int) -> dict[s
     a, b, M = make_case(kind, n)
     row: dict[str, Any] = {"case": f"{kind} n={n} reg={reg:g}", "kind": kind, "n": n,
                            "reg": reg}
-    runs = [run_ours(a, b, M, reg) for _ in range(repeat)]
-    ours = runs[-1]
+    ours = run_ours(a, b, M, reg)
     log = ours["log"]
-    row.update(ours_time=min(r["time"] for r in runs), ours_err=l1_error(ours["P"], a, b),
+    row.update(ours_time=ours["time"], ours_err=l1_error(ours["P"], a, b),
                ours_stages=len(log["regs"]), ours_sinkhorn_iters=log["n_sinkhorn"],
                ours_newton_iters=log["n_newton"],
                ours_reached=l1_error(ours["P"], a, b) < TARGET)
@@ -261,8 +260,7 @@ def bench_case(kind: str, n: int, reg: float, cap: float, repeat: int) -> dict[s
         row[f"{name}_reached"] = err < TARGET
         row[f"{name}_err"] = err
         if err < TARGET:
-            if t < 1.0 and repeat > 1:
-                t = min(t, *(run_pot(method, a, b, M, reg, k)[0] for _ in range(repeat - 1)))
+            row[f"{name}_iters"] = k
             row[f"{name}_time"] = t
             row[f"{name}_cost_rel_err"] = abs(float((P * M).sum()) - cost) / cost
         else:
@@ -272,10 +270,22 @@ def bench_case(kind: str, n: int, reg: float, cap: float, repeat: int) -> dict[s
         res = own_tolerance_peer(name, a, b, M, reg, cap)
         row[f"{name}_reached"] = res["reached"]
         if res["reached"]:
+            for _ in range(repeat - 1 if res["time"] < 1.0 else 0):
+                again = own_tolerance_peer(name, a, b, M, reg, cap)
+                res["time"] = min(res["time"], again.get("time", math.inf))
             row[f"{name}_time"] = res["time"]
             row[f"{name}_cost_rel_err"] = abs(float((res["P"] * M).sum()) - cost) / cost
         else:
             row[f"{name}_note"] = res.get("note", "")
+    # interleaved repetitions of SNS and the kernel-Sinkhorn peers (load on a shared machine
+    # drifts between runs): best of each
+    for _ in range(repeat - 1):
+        row["ours_time"] = min(row["ours_time"], run_ours(a, b, M, reg)["time"])
+        for method in ("sinkhorn", "sinkhorn_log"):
+            name = f"pot_{method}"
+            if row.get(f"{name}_time") and row[f"{name}_time"] < 5.0:
+                t = run_pot(method, a, b, M, reg, row[f"{name}_iters"])[0]
+                row[f"{name}_time"] = min(row[f"{name}_time"], t)
     for name in PEERS:
         if row.get(f"{name}_time"):
             row[f"{name}_ratio"] = row[f"{name}_time"] / row["ours_time"]
@@ -455,7 +465,7 @@ def main() -> None:
         cases = [(k, n, reg) for n in (300, 1000, 2000) for k in ("uniform", "gmm")
                  for reg in regs]
         cases += [("uniform", 5000, 2e-3), ("w1", 1024, 1e-3)]
-        cap, repeat, flows = ns.cap or 10.0, 3, [(200, 1e-2, 30)]
+        cap, repeat, flows = ns.cap or 10.0, 5, [(200, 1e-2, 30)]
     rows: list[dict[str, Any]] = []
     done: set[str] = set()
     flow_rows: list[dict[str, Any]] = []
@@ -472,7 +482,7 @@ def main() -> None:
             if f"{kind} n={n} reg={reg:g}" in done:
                 continue
             start = time.perf_counter()
-            row = bench_case(kind, n, reg, cap, repeat if n <= 1000 else 1)
+            row = bench_case(kind, n, reg, cap, repeat if n <= 1000 else 2 if n <= 2000 else 1)
             print(f"{row['case']:28s} ours {row['ours_time']:.3g}s L1 {row['ours_err']:.1g} "
                   + " ".join(f"{p}={row.get(p + '_ratio', math.nan):.3g}x" for p in PEERS)
                   + f"  [{time.perf_counter() - start:.0f}s]", flush=True)
