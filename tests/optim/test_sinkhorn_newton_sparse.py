@@ -617,3 +617,20 @@ def test_cuda_in_cuda_out():
     loss.backward()
     assert loss.device.type == "cuda" and tM.grad.device.type == "cuda"
     assert float(loss) == pytest.approx(sinkhorn_newton_sparse2(a, b, M, 0.3), rel=1e-10)
+
+
+def test_multi_b_torch_losses_are_differentiable():
+    a, _, M = _points_problem(8, 6)
+    rng = np.random.default_rng(0)
+    b = rng.random((6, 2))
+    b /= b.sum(0)
+    tM = torch.tensor(M, requires_grad=True)
+    losses = sinkhorn_newton_sparse2(torch.tensor(a), torch.tensor(b), tM, 0.5)
+    assert losses.shape == (2,)
+    losses.sum().backward()
+    expected = torch.zeros_like(tM)
+    for k in range(2):
+        tMk = torch.tensor(M, requires_grad=True)
+        sinkhorn_newton_sparse2(torch.tensor(a), torch.tensor(b[:, k]), tMk, 0.5).backward()
+        expected += tMk.grad
+    torch.testing.assert_close(tM.grad, expected)
