@@ -12,8 +12,9 @@ AM/SVD draw by draw. Part ``priors``: which prior for which support, on a 32 x 3
 non-zeros at random pixels or on a 4 x 5 product support, ``Y = A_1 X A_2^T + N`` at 20 dB
 and 256 / 400 measurements: KroSBL with the Kronecker and the diagonal prior, OMP with known
 sparsity, ARDRegression and SBLRegression (NMSE, times and per-trial time ratios). Part
-``noise``: learned vs known noise variance. Each part caches its rows in ``/tmp`` so the parts can run separately;
-the JSON and PNG hold whatever parts exist.
+``noise``: learned vs known noise variance. Parts ``noise`` and ``priors`` write their own
+JSON and PNG; ``kron`` and ``irs`` cache their rows in ``/tmp`` so they can run separately,
+and ``sbl.json`` / ``sbl.png`` hold whatever of the two exist.
 
 Run: ``.venv/bin/bayesparse bench sbl`` (or ``python benchmarks/sbl.py [--quick] [--part P]``).
 """
@@ -80,17 +81,60 @@ AUTHORS = {  # per-draw medians / failure fractions / means from PAPERS.md
 
 
 def nmse_db(est: np.ndarray, x: np.ndarray) -> float:
+    """``10 log10(‖est − x‖² / ‖x‖²)``, floored at −300 dB.
+
+    Parameters
+    ----------
+    est, x : ndarray
+        Estimate and truth.
+
+    Returns
+    -------
+    float
+    """
     return 10.0 * math.log10(max(float(np.sum(np.abs(est - x) ** 2) / np.sum(np.abs(x) ** 2)),
                                  1e-30))
 
 
 def least_squares(factors: list[np.ndarray], y: np.ndarray) -> np.ndarray:
-    """Minimum-norm LS: the pseudo-inverse of a Kronecker product is the product of pinvs."""
+    """Minimum-norm LS: the pseudo-inverse of a Kronecker product is the product of pinvs.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        Dictionary factors.
+    y : ndarray
+        Measurements in ``np.kron`` order.
+
+    Returns
+    -------
+    ndarray
+        ``(A_1^+ ⊗ … ⊗ A_d^+) y``.
+    """
     return Kronecker([np.linalg.pinv(A) for A in factors]) @ y
 
 
 def kronecker_omp(factors: list[np.ndarray], y: np.ndarray, k: int) -> np.ndarray:
-    """OMP whose correlations use the Kronecker operator and whose atoms are built on demand."""
+    """OMP whose correlations use the Kronecker operator and whose atoms are built on demand.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        Dictionary factors.
+    y : ndarray
+        Measurements in ``np.kron`` order.
+    k : int
+        Atoms to select.
+
+    Returns
+    -------
+    ndarray
+        Coefficients, non-zero on the selected atoms (least squares on them).
+
+    References
+    ----------
+    Pati, Rezaiifar & Krishnaprasad, "Orthogonal matching pursuit", Asilomar 1993.
+    """
     K = Kronecker(factors)
     sizes = [A.shape[1] for A in factors]
     chosen: list[int] = []
@@ -151,6 +195,18 @@ def _best_of(fns: dict, reps: int) -> dict:
 
 
 def run_kron(quick: bool) -> list[dict]:
+    """Random Kronecker problems: NMSE vs SNR at N = 1024 and time vs N (2- and 3-way).
+
+    Parameters
+    ----------
+    quick : bool
+        One SNR, one trial and a 16 x 16 unknown.
+
+    Returns
+    -------
+    list of dict
+        One row per problem and method.
+    """
     rows: list[dict] = []
     trials = 1 if quick else 8
     snrs = [20] if quick else [0, 5, 10, 15, 20, 25, 30]
@@ -194,6 +250,24 @@ def run_kron(quick: bool) -> list[dict]:
 
 
 def run_irs(quick: bool, n_setups: int, draws: int, sbl_budget: float) -> list[dict]:
+    """IRS-MIMO channel estimation (He & Joseph 2024, Sec. VI) with known noise.
+
+    Parameters
+    ----------
+    quick : bool
+        20 dB only.
+    n_setups : int
+        Pilot / IRS-pattern draws.
+    draws : int
+        Channel draws per setup.
+    sbl_budget : float
+        Seconds of classic (dense) SBL allowed.
+
+    Returns
+    -------
+    list of dict
+        One row per draw, SNR and method with the channel NMSE and the time.
+    """
     rows: list[dict] = []
     snrs = [20] if quick else [4, 12, 20]
     sbl_spent = 0.0
@@ -251,6 +325,18 @@ def _paired(rows: list[dict], snr: float, method: str, other: str,
 
 
 def summarize_irs(rows: list[dict]) -> list[dict]:
+    """Per SNR and method: median, failure fraction (NMSE > 0.1), mean with a bootstrap
+    interval, the authors' values, and paired PC-KroSBL comparisons.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`run_irs`.
+
+    Returns
+    -------
+    list of dict
+    """
     rng = np.random.default_rng(0)
     out = []
     for snr in sorted({r["snr_db"] for r in rows}):
@@ -276,6 +362,18 @@ def summarize_irs(rows: list[dict]) -> list[dict]:
 
 
 def summarize_kron(rows: list[dict]) -> list[dict]:
+    """Per SNR and method: mean NMSE (dB), median time and the paired SBL / method speed-up;
+    the time-vs-N rows pass through.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`run_kron`.
+
+    Returns
+    -------
+    list of dict
+    """
     out = []
     snr_rows = [r for r in rows if r["part"] == "kron_snr"]
     for snr in sorted({r["snr_db"] for r in snr_rows}):
@@ -295,6 +393,15 @@ def summarize_kron(rows: list[dict]) -> list[dict]:
 
 
 def plot(kron: list[dict], irs: list[dict], path: Path) -> None:
+    """NMSE vs SNR, time vs N and IRS-MIMO medians, side by side.
+
+    Parameters
+    ----------
+    kron, irs : list of dict
+        Summaries from :func:`summarize_kron` and :func:`summarize_irs`.
+    path : pathlib.Path
+        PNG to write.
+    """
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     snr_rows = [r for r in kron if r["part"] == "kron_snr"]
     for method in dict.fromkeys(r["method"] for r in snr_rows):
@@ -346,7 +453,20 @@ def _sparse_gaussian(seed: int, snr: float) -> tuple[np.ndarray, np.ndarray, np.
 
 def run_noise(quick: bool) -> tuple[list[dict], list[dict]]:
     """Learned vs known noise: KroSBL on IRS-MIMO draws (pooled over pilot setups) and
-    SBLRegression on sparse Gaussian regression; per-draw rows and per-case medians."""
+    SBLRegression on sparse Gaussian regression.
+
+    Parameters
+    ----------
+    quick : bool
+        Fewer setups and draws.
+
+    Returns
+    -------
+    cases : list of dict
+        Per-case medians and learned / true noise ratios.
+    rows : list of dict
+        Per draw.
+    """
     from bayesparse.models import KroneckerSBL, SBLRegression
 
     warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter hits are in the results
@@ -391,6 +511,15 @@ def run_noise(quick: bool) -> tuple[list[dict], list[dict]]:
 
 
 def plot_noise(cases: list[dict], path: Path) -> None:
+    """Median NMSE with known and learned noise per case.
+
+    Parameters
+    ----------
+    cases : list of dict
+        From :func:`run_noise`.
+    path : pathlib.Path
+        PNG to write.
+    """
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     labels = [f"{c['method']}\n{c['snr_db']:g} dB" for c in cases]
     x = np.arange(len(cases))
@@ -433,8 +562,20 @@ PRIOR_REF = "KroSBL diagonal prior"
 
 def run_priors(quick: bool) -> tuple[list[dict], list[dict]]:
     """Random vs Kronecker supports on a separable image, ``Y = A_1 X A_2^T + N`` at 20 dB:
-    NMSE and time of every method, the time as a ratio to the diagonal-prior KroSBL of the
-    same trial."""
+    NMSE and time of every method.
+
+    Parameters
+    ----------
+    quick : bool
+        A 16 x 16 image, 64 measurements, 6 non-zeros, one trial.
+
+    Returns
+    -------
+    cases : list of dict
+        From :func:`summarize_priors`.
+    rows : list of dict
+        Per trial and method.
+    """
     warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter hits are in the results
     n, ms, trials = ((16, 16), (8,), 1) if quick else ((32, 32), (16, 20), 10)
     # the same number of non-zeros in both: random pixels, or a 4 x 5 product support
@@ -455,7 +596,17 @@ def run_priors(quick: bool) -> tuple[list[dict], list[dict]]:
 
 def summarize_priors(rows: list[dict]) -> list[dict]:
     """Per support, M and method: NMSE (dB) over trials, median seconds, and the median
-    per-trial time ratio to the diagonal-prior KroSBL and to ``SBLRegression``."""
+    per-trial time ratio to the diagonal-prior KroSBL and to ``SBLRegression``.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`run_priors`.
+
+    Returns
+    -------
+    list of dict
+    """
     cases = []
     for support_name, M in dict.fromkeys((r["support"], r["M"]) for r in rows):
         sel = [r for r in rows if r["support"] == support_name and r["M"] == M]
@@ -477,6 +628,15 @@ def summarize_priors(rows: list[dict]) -> list[dict]:
 
 
 def plot_priors(cases: list[dict], path: Path) -> None:
+    """Median NMSE and median time per method, grouped by support and M.
+
+    Parameters
+    ----------
+    cases : list of dict
+        From :func:`summarize_priors`.
+    path : pathlib.Path
+        PNG to write.
+    """
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     groups = list(dict.fromkeys((c["support"], c["M"]) for c in cases))
     methods = list(dict.fromkeys(c["method"] for c in cases))
@@ -541,6 +701,13 @@ def report() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line: run the chosen parts with one BLAS thread, or write the report.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        Arguments (``sys.argv[1:]`` when ``None``).
+    """
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small smoke version")
     ap.add_argument("--part", choices=["kron", "irs", "noise", "priors", "all", "report"],
@@ -563,6 +730,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    """Run the parts named by ``args.part`` and write each part's JSON and PNG.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed command line of :func:`main`.
+    """
     suffix = "quick" if args.quick else "full"
     if args.part in ("priors", "all"):
         cases, rows = run_priors(args.quick)
