@@ -5,14 +5,18 @@ random search runs the same batch BO loop (``bayesparse.optim.minimize``: Sobol 
 sequential-greedy ``q``-batch ``qLogEI`` -- ``qLogNEHVI`` for BraninCurrin -- optimized by
 ``optimize_acqf`` with 5 restarts, 256 raw samples and 64 MC samples) on botorch test
 functions and shifted Ackley/Levy variants whose optimum is off the domain centre, several
-seeds each. Every finished run is appended to ``benchmarks/results/bo_runs.jsonl`` so a
-long study can be stopped and resumed (``--resume``); ``--report`` only rebuilds
-``bo.json``/``bo.png`` from the runs file. Regret is ``best so far - optimum`` (log
-hypervolume gap for BraninCurrin); reported as mean and standard error over seeds, with the
-mean seconds per BO iteration (surrogate fit + acquisition optimization, one torch thread).
+seeds each. Every finished run is appended (with its commit) to
+``benchmarks/results/bo_runs.jsonl`` so a long study can be stopped and resumed
+(``--resume``); each problem is one part, summarized in its own ``bo_PROBLEM.json``. Regret is
+``best so far - optimum`` (log hypervolume gap for BraninCurrin); reported as mean and
+standard error over seeds, with the mean seconds per BO iteration (surrogate fit + acquisition
+optimization, one torch thread). The ``bo_timing`` part measures seconds per iteration at the
+loop's default acquisition settings (10 restarts, 512 raw samples, 128 MC samples) on the
+README's Hartmann6 example. ``--report`` writes ``docs/results/bo.md`` and ``bo.png`` from the
+recorded parts.
 
 Usage: ``bayesparse bench bo [--quick] [--problems hartmann6,branin] [--methods gp,hmc]
-[--seeds 5] [--resume] [--report]``.
+[--seeds 5] [--resume] [--part timing] [--report]``.
 """
 
 from __future__ import annotations
@@ -31,20 +35,27 @@ import numpy as np
 import torch
 from botorch.test_functions import Ackley, Branin, BraninCurrin, Hartmann, Levy
 
-from bayesparse.benchmarking import markdown_table, result_path, write_results
+from bayesparse.benchmarking import (
+    benchmarks_dir,
+    git_state,
+    load_results,
+    markdown_table,
+    result_path,
+    write_report,
+    write_results,
+)
 from bayesparse.optim.bayesian_optimization import minimize
 
 METHODS = ["random", "gp", "ibnn", "dkl", "laplace", "ensemble", "sghmc", "hmc", "sparse_bnn"]
 
-# Acquisition optimization: half of botorch's usual 10 restarts / 512 raw samples, so that the
-# study fits in about an hour of one loaded core (the reference code used 2 and 16). A seed-0
-# check at 10/512 on Hartmann6 is kept in bo_runs_full_strength.jsonl.
+# Acquisition optimization of the regret study: half of botorch's usual 10 restarts / 512 raw
+# samples, so that the study fits in about an hour of one core (the reference code used 2 and
+# 16). The timing part measures the loop's defaults.
 NUM_RESTARTS, RAW_SAMPLES, MC_SAMPLES = 5, 256, 64
 
-# Surrogate sizes chosen so the whole study fits ~1 h on a shared 2-core machine; the paper's
-# settings (2000 SGHMC steps, 100-500 HMC samples) are noted in the docs next to these. The deep
-# ensemble uses the paper's 10 members x 1000 Adam steps on 80% subsets (cheap: ~2 s per
-# Hartmann6 iteration); its earlier 5 x 500 runs are kept in bo_runs_ensemble_5x500.jsonl.
+# Surrogate sizes chosen so the whole study fits ~1 h on a shared 2-core machine (the paper used
+# 2000 SGHMC steps and 100-500 HMC samples); the deep ensemble uses the paper's 10 members x
+# 1000 Adam steps on 80% subsets.
 SURROGATE_OPTIONS = {
     "hmc": dict(hidden=(32, 32), num_samples=64, warmup_steps=64, num_steps=10,
                 pretrain_steps=500),
@@ -120,25 +131,27 @@ def problems(quick: bool) -> dict[str, Problem]:
     def bt(f):
         return f.bounds.double()
 
-    sc = 0.3 if quick else 1.0
     h6, br, ack, levy, bc = Hartmann(dim=6), Branin(), Ackley(dim=10), Levy(dim=20), BraninCurrin()
+    if quick:
+        return {"branin": Problem("Branin (d=2)", br, bt(br), br.optimal_value, 5, 2, 7,
+                                  methods=QUICK_METHODS)}
     return {
         "hartmann6": Problem("Hartmann6 (d=6)", h6, bt(h6), h6.optimal_value, 10, 10,
-                             max(20, int(100 * sc))),
+                             100),
         "branin": Problem("Branin (d=2)", br, bt(br), br.optimal_value, 10, 5,
-                          max(15, int(40 * sc))),
+                          40),
         "nonstationary": Problem("Gramacy-Lee non-stationary (d=2)", nonstationary,
                                  torch.tensor([[-2.0, -2.0], [6.0, 6.0]]).double(),
-                                 -math.exp(-0.5) / math.sqrt(2), 10, 5, max(15, int(40 * sc))),
+                                 -math.exp(-0.5) / math.sqrt(2), 10, 5, 40),
         "branincurrin": Problem("BraninCurrin (2 objectives, qLogNEHVI)", bc, bt(bc),
-                                59.36011874867746, 10, 5, max(15, int(40 * sc)),
+                                59.36011874867746, 10, 5, 40,
                                 ref_point=[18.0, 6.0]),
-        "ackley10": Problem("Ackley (d=10)", ack, bt(ack), 0.0, 10, 10, max(20, int(60 * sc))),
+        "ackley10": Problem("Ackley (d=10)", ack, bt(ack), 0.0, 10, 10, 60),
         "ackley10_shifted": Problem("Ackley (d=10), optimum off-centre", ShiftedAckley(10),
-                                    bt(ack), 0.0, 10, 10, max(20, int(60 * sc))),
-        "levy20": Problem("Levy (d=20)", levy, bt(levy), 0.0, 10, 10, max(20, int(60 * sc))),
+                                    bt(ack), 0.0, 10, 10, 60),
+        "levy20": Problem("Levy (d=20)", levy, bt(levy), 0.0, 10, 10, 60),
         "levy20_shifted": Problem("Levy (d=20), optimum off-centre", ShiftedLevy(20), bt(levy),
-                                  0.0, 10, 10, max(20, int(60 * sc))),
+                                  0.0, 10, 10, 60),
     }
 
 
@@ -148,25 +161,30 @@ def regret_curve(p: Problem, best: list[float]) -> list[float]:
     return [max(b - p.optimum, 1e-12) for b in best]
 
 
-def run_one(p: Problem, method: str, seed: int, quick: bool) -> dict:
-    opts = dict(SURROGATE_OPTIONS.get(method, {}))
-    if quick and method in ("hmc", "sghmc", "ensemble", "laplace", "dkl", "sparse_bnn"):
-        opts.update({"hmc": dict(num_samples=16, warmup_steps=16, pretrain_steps=100),
-                     "sghmc": dict(num_samples=16, burn_in=100, pretrain_steps=100),
-                     "ensemble": dict(n_members=3, steps=100),
-                     "laplace": dict(steps=100),
-                     "dkl": dict(steps=30),
-                     "sparse_bnn": dict(n_samples=8, steps=50)}[method])
+# Quick mode: tiny surrogates, one BO iteration, a few seconds in all.
+QUICK_OPTIONS = {"hmc": dict(hidden=(8,), num_samples=8, warmup_steps=8, num_steps=3,
+                             pretrain_steps=50),
+                 "sghmc": dict(hidden=(8,), num_samples=8, burn_in=50, pretrain_steps=50),
+                 "ensemble": dict(hidden=(8,), n_members=3, steps=50),
+                 "laplace": dict(hidden=(8,), steps=50),
+                 "dkl": dict(hidden=(8,), steps=10),
+                 "sparse_bnn": dict(hidden=(16,), n_samples=4, steps=20)}
+QUICK_METHODS = ("random", "laplace", "ensemble")
+
+
+def run_one(p: Problem, method: str, seed: int, quick: bool, *, num_restarts: int,
+            raw_samples: int, mc_samples: int) -> dict:
+    opts = dict(QUICK_OPTIONS if quick else SURROGATE_OPTIONS).get(method, {})
     start = time.perf_counter()
     res = minimize(p.f, p.bounds, surrogate=method, n_init=p.n_init, budget=p.budget, q=p.q,
                    ref_point=p.ref_point, random_state=seed, surrogate_options=opts,
-                   num_restarts=4 if quick else NUM_RESTARTS,
-                   raw_samples=64 if quick else RAW_SAMPLES, mc_samples=MC_SAMPLES,
+                   num_restarts=num_restarts, raw_samples=raw_samples, mc_samples=mc_samples,
                    progress=False)
     return {"method": method, "seed": seed, "regret": regret_curve(p, res.best.tolist()),
             "sec_per_iter": res.seconds_per_iteration,
             "fit_seconds": res.fit_seconds, "acq_seconds": res.acq_seconds,
-            "wall": time.perf_counter() - start, "options": opts}
+            "wall": time.perf_counter() - start, "options": opts,
+            "commit": git_state()["commit"]}
 
 
 def load_runs(path) -> list[dict]:
@@ -175,54 +193,110 @@ def load_runs(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def summarize(probs: dict[str, Problem], runs: list[dict]) -> tuple[list[dict], dict]:
+def summarize(p: Problem, key: str, runs: list[dict]) -> tuple[list[dict], dict]:
+    """One row per method of problem ``key``: final log10 regret (mean, s.e.), s/iter."""
     rows, curves = [], {}
-    for key, p in probs.items():
-        for method in p.methods:
-            rs = [r for r in runs if r["problem"] == key and r["method"] == method]
-            if not rs:
-                continue
-            R = np.log10(np.array([r["regret"] for r in rs]))
-            mean, se = R.mean(0), R.std(0, ddof=1) / math.sqrt(len(rs)) if len(rs) > 1 else 0 * R[0]
-            curves[(key, method)] = (mean, se)
-            final = np.array([r["regret"][-1] for r in rs])
-            rows.append({"problem": key, "method": method, "seeds": len(rs),
-                         "evals": len(rs[0]["regret"]),
-                         "final log10 regret": float(mean[-1]),
-                         "s.e.": float(se[-1]),
-                         "final regret (median)": float(np.median(final)),
-                         "s/iter": float(np.mean([r["sec_per_iter"] for r in rs]))})
+    for method in p.methods:
+        rs = [r for r in runs if r["problem"] == key and r["method"] == method]
+        if not rs:
+            continue
+        R = np.log10(np.array([r["regret"] for r in rs]))
+        se = R.std(0, ddof=1) / math.sqrt(len(rs)) if len(rs) > 1 else 0 * R[0]
+        curves[method] = {"mean_log10": R.mean(0), "se": se}
+        rows.append({"problem": key, "method": method, "seeds": len(rs),
+                     "evals": len(rs[0]["regret"]),
+                     "final log10 regret": float(R.mean(0)[-1]), "s.e.": float(se[-1]),
+                     "final regret (median)": float(np.median([r["regret"][-1] for r in rs])),
+                     "s/iter": float(np.mean([r["sec_per_iter"] for r in rs]))})
     return rows, curves
 
 
-def plot(probs: dict[str, Problem], curves: dict, rows: list[dict], path) -> None:
-    keys = [k for k in probs if any(c[0] == k for c in curves)]
-    n = len(keys) + 1
+def study_part(probs: dict[str, Problem], keys: list[str], methods: list[str], seeds: int,
+               quick: bool, resume: bool) -> None:
+    """Run (or resume) the regret study; write one ``bo_PROBLEM.json`` per problem."""
+    runs_path = result_path("bo_runs_quick" if quick else "bo_runs", "jsonl")
+    if not resume and runs_path.exists():
+        runs_path.unlink()
+    done = {(r["problem"], r["method"], r["seed"]) for r in load_runs(runs_path)}
+    acq = (dict(num_restarts=2, raw_samples=16, mc_samples=16) if quick else
+           dict(num_restarts=NUM_RESTARTS, raw_samples=RAW_SAMPLES, mc_samples=MC_SAMPLES))
+    for key in keys:
+        p = probs[key]
+        for seed in range(seeds):
+            for method in methods:
+                if method not in p.methods or (key, method, seed) in done:
+                    continue
+                try:
+                    r = {"problem": key, **run_one(p, method, seed, quick, **acq)}
+                except Exception as err:  # a failed fit must not stop a one-hour study
+                    print(f"{key} {method} seed {seed}: FAILED {err!r}", flush=True)
+                    continue
+                print(f"{key:14s} {method:10s} seed {seed}: log10 regret "
+                      f"{math.log10(r['regret'][-1]):+.2f}, {r['sec_per_iter']:.2f} s/iter",
+                      flush=True)
+                with runs_path.open("a") as fh:
+                    fh.write(json.dumps(r) + "\n")
+        runs = [r for r in load_runs(runs_path) if r["problem"] == key]
+        rows, curves = summarize(p, key, runs)
+        if not rows:
+            continue
+        print(markdown_table(rows, ["method", "seeds", "evals", "final log10 regret", "s.e.",
+                                    "s/iter"]))
+        params = {"problem": p.name, "n_init": p.n_init, "q": p.q, "budget": p.budget,
+                  "optimum": p.optimum, "ref_point": p.ref_point, "quick": quick,
+                  "surrogate_options": QUICK_OPTIONS if quick else SURROGATE_OPTIONS,
+                  **acq, "torch_threads": 1,
+                  "acquisition": "qLogEI (qLogNEHVI for branincurrin), sequential greedy "
+                                 "q-batch",
+                  # Runs recorded before results carried a commit have None here.
+                  "run_commits": sorted({str(r.get("commit")) for r in runs})}
+        write_results(f"bo_{key}", params, rows, curves=curves)
+
+
+def timing_part(quick: bool, methods: list[str]) -> None:
+    """Seconds per BO iteration at the loop's default acquisition settings."""
+    h6 = Hartmann(dim=6)
+    budget, q = (12, 2) if quick else (30, 10)
+    cases = []
+    for method in ["ensemble"] if quick else methods:
+        if method == "random":
+            continue
+        opts = dict(QUICK_OPTIONS if quick else SURROGATE_OPTIONS).get(method, {})
+        kw = dict(num_restarts=2, raw_samples=16, mc_samples=16) if quick else {}
+        res = minimize(h6, h6.bounds, surrogate=method, n_init=10, budget=budget, q=q,
+                       random_state=0, surrogate_options=opts, progress=False, **kw)
+        cases.append({"method": method, "s/iter": res.seconds_per_iteration,
+                      "fit s/iter": float(np.mean(res.fit_seconds)),
+                      "acquisition s/iter": float(np.mean(res.acq_seconds)),
+                      "iterations": len(res.fit_seconds)})
+        print(f"timing {method:10s}: {res.seconds_per_iteration:.2f} s/iter", flush=True)
+    write_results("bo_timing", {"problem": "Hartmann6 (d=6)", "n_init": 10, "q": q,
+                                "budget": budget, "quick": quick, "torch_threads": 1,
+                                "acquisition": "defaults of minimize (num_restarts=10, "
+                                               "raw_samples=512, mc_samples=128)",
+                                "surrogate_options": QUICK_OPTIONS if quick
+                                else SURROGATE_OPTIONS}, cases)
+
+
+def plot(parts: dict[str, dict], path) -> None:
+    keys = list(parts)
+    n = len(keys)
     cols = min(4, n)
     nrows = math.ceil(n / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False)
     colors = dict(zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for ax, key in zip(axes.flat, keys):
-        for method in METHODS:
-            if (key, method) not in curves:
-                continue
-            mean, se = curves[(key, method)]
+        for method, c in parts[key]["curves"].items():
+            mean, se = np.array(c["mean_log10"]), np.array(c["se"])
             x = np.arange(1, len(mean) + 1)
-            ax.plot(x, mean, label=method, color=colors[method],
+            ax.plot(x, mean, label=method, color=colors.get(method),
                     lw=2.2 if method in ("gp", "random") else 1.4,
                     ls="--" if method == "random" else "-")
-            ax.fill_between(x, mean - se, mean + se, color=colors[method], alpha=0.15)
-        ax.set_title(probs[key].name, fontsize=9)
+            ax.fill_between(x, mean - se, mean + se, color=colors.get(method), alpha=0.15)
+        ax.set_title(parts[key]["params"]["problem"], fontsize=9)
         ax.set_xlabel("function evaluations")
-        ax.set_ylabel("log10 HV gap" if probs[key].ref_point else "log10 regret")
-    ax = axes.flat[len(keys)]
-    # Random search costs nothing: it is left out of the cost panel.
-    h6 = [r for r in rows if r["problem"] == (keys[0] if keys else "") and r["method"] != "random"]
-    ax.barh([r["method"] for r in h6], [r["s/iter"] for r in h6],
-            color=[colors[r["method"]] for r in h6])
-    ax.set_xlabel("seconds per BO iteration")
-    ax.set_title(f"cost on {keys[0] if keys else ''}", fontsize=9)
-    for extra in list(axes.flat)[len(keys) + 1:]:
+        ax.set_ylabel("log10 HV gap" if parts[key]["params"]["ref_point"] else "log10 regret")
+    for extra in list(axes.flat)[n:]:
         extra.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle("BO with BNN surrogates: regret vs evaluations, mean ± s.e. over seeds")
@@ -231,59 +305,70 @@ def plot(probs: dict[str, Problem], curves: dict, rows: list[dict], path) -> Non
     plt.close(fig)
 
 
+def _commit_label(commit: str) -> str:
+    return "(not recorded: runs older than commit tracking)" if commit == "None" else f"`{commit}`"
+
+
+def report() -> None:
+    """``docs/results/bo.md`` and ``bo.png`` from the recorded part JSONs."""
+    parts = {key: load_results(f"bo_{key}") for key in problems(False)
+             if (benchmarks_dir() / "results" / f"bo_{key}.json").exists()}
+    md = ["# Bayesian optimization results\n",
+          "Generated from `benchmarks/results/bo_*.json` by `python benchmarks/bo.py --report`. "
+          "Final log10 regret (log10 hypervolume gap for BraninCurrin): mean and standard "
+          "error over seeds; s/iter is surrogate fit + acquisition optimization per BO "
+          "iteration at the study's acquisition settings (5 restarts, 256 raw samples, 64 MC "
+          "samples, one torch thread).\n",
+          "![BO study](../../benchmarks/results/bo.png)\n"]
+    for part in parts.values():
+        env, prm = part["environment"], part["params"]
+        md.append(f"## {prm['problem']}\n\n{prm['n_init']} Sobol points, q={prm['q']}, "
+                  f"{prm['budget']} evaluations; written at commit `{env.get('commit')}`"
+                  f"{' (dirty)' if env.get('dirty') else ''}; runs from commits "
+                  f"{', '.join(_commit_label(c) for c in prm['run_commits'])}.\n")
+        md.append(markdown_table(part["cases"], ["method", "seeds", "evals",
+                                                 "final log10 regret", "s.e.", "s/iter"]))
+    path = benchmarks_dir() / "results" / "bo_timing.json"
+    if path.exists():
+        timing = load_results("bo_timing")
+        md.append("## Seconds per BO iteration at the default acquisition settings\n\n"
+                  f"{timing['params']['problem']}, n_init=10, q={timing['params']['q']}, "
+                  f"{timing['params']['acquisition']}, the study's surrogate options, one "
+                  f"torch thread; commit `{timing['environment'].get('commit')}`.\n")
+        md.append(markdown_table(timing["cases"], ["method", "s/iter", "fit s/iter",
+                                                   "acquisition s/iter", "iterations"]))
+    write_report("bo", "\n".join(md))
+    if parts:
+        plot(parts, benchmarks_dir() / "results" / "bo.png")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny smoke run (not recorded)")
-    ap.add_argument("--problems", default=",".join(problems(False)))
-    ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="one tiny Branin run (seconds)")
+    ap.add_argument("--problems", default=None, help="comma-separated (default: all)")
+    ap.add_argument("--methods", default=None, help="comma-separated (default: all)")
+    ap.add_argument("--seeds", type=int, default=None,
+                    help="default 5 (quick: 1); --resume --seeds 0 rebuilds the parts")
     ap.add_argument("--resume", action="store_true", help="skip runs already in the runs file")
-    ap.add_argument("--report", action="store_true", help="only rebuild bo.json and bo.png")
+    ap.add_argument("--part", choices=["study", "timing"], default=None)
+    ap.add_argument("--report", action="store_true", help="write docs/results/bo.md")
     args = ap.parse_args()
+    if args.report:
+        report()
+        return
     torch.set_num_threads(1)
     probs = problems(args.quick)
-    keys = args.problems.split(",")
+    keys = args.problems.split(",") if args.problems else list(probs)
     unknown = set(keys) - set(probs)
     if unknown:
         raise SystemExit(f"--problems: unknown {sorted(unknown)}; available: {sorted(probs)}")
-    runs_path = result_path("bo_runs_quick" if args.quick else "bo_runs", "jsonl")
-    if not args.resume and not args.report and runs_path.exists():
-        runs_path.unlink()
-    if not args.report:
-        done = {(r["problem"], r["method"], r["seed"]) for r in load_runs(runs_path)}
-        for seed in range(args.seeds):
-            for key in keys:
-                p = probs[key]
-                for method in args.methods.split(","):
-                    if method not in p.methods or (key, method, seed) in done:
-                        continue
-                    try:
-                        r = {"problem": key, **run_one(p, method, seed, args.quick)}
-                    except Exception as err:  # a failed fit must not stop a one-hour study
-                        print(f"{key} {method} seed {seed}: FAILED {err!r}", flush=True)
-                        continue
-                    print(f"{key:14s} {method:9s} seed {seed}: log10 regret "
-                          f"{math.log10(r['regret'][-1]):+.2f}, {r['sec_per_iter']:.1f} s/iter",
-                          flush=True)
-                    with runs_path.open("a") as fh:
-                        fh.write(json.dumps(r) + "\n")
-    runs = load_runs(runs_path)
-    rows, curves = summarize(probs, runs)
-    print(markdown_table(rows, ["problem", "method", "seeds", "evals", "final log10 regret",
-                                "s.e.", "s/iter"]))
-    if args.quick:
-        return
-    params = {key: {"n_init": p.n_init, "q": p.q, "budget": p.budget, "optimum": p.optimum,
-                    "ref_point": p.ref_point, "methods": list(p.methods)}
-              for key, p in probs.items()}
-    params.update(surrogate_options=SURROGATE_OPTIONS, num_restarts=NUM_RESTARTS,
-                  raw_samples=RAW_SAMPLES, mc_samples=MC_SAMPLES,
-                  acquisition="qLogEI (qLogNEHVI for branincurrin), sequential greedy q-batch",
-                  torch_threads=1)
-    write_results("bo", params, rows,
-                  curves={f"{k}/{m}": {"mean_log10": c[0], "se": c[1]}
-                          for (k, m), c in curves.items()})
-    plot(probs, curves, rows, result_path("bo", "png"))
+    methods = (args.methods.split(",") if args.methods else
+               list(QUICK_METHODS) if args.quick else METHODS)
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 5)
+    if args.part in (None, "study"):
+        study_part(probs, keys, methods, seeds, args.quick, args.resume)
+    if args.part in (None, "timing"):
+        timing_part(args.quick, methods)
 
 
 if __name__ == "__main__":
