@@ -256,8 +256,12 @@ def bcd_solve(
         lips_b = np.array([_lmax(M + np.diag(lam2_rows[b])) for M, b in zip(Ms, block_idx)])
         lip_glob = lips_b.max()
         rule = SELECTION_RULES[selection]
-        inv_Ms = ([_pinv_psd(M + np.diag(lam2_rows[b])) for M, b in zip(Ms, block_idx)]
-                  if selection == "gsq" and smooth and update != "gradient" else None)
+        inv_Ms = None
+        if selection == "gsq" and smooth and update != "gradient":
+            # zero-padded (n_blocks, block_size, block_size) inverses: one einsum per iteration
+            inv_Ms = np.zeros((nb, block_size, block_size))
+            for i, (M, b) in enumerate(zip(Ms, block_idx)):
+                inv_Ms[i, :len(b), :len(b)] = _pinv_psd(M + np.diag(lam2_rows[b]))
     elif graph:
         off = datafit.Q.tocsr()
         diag_q = off.diagonal().copy()
@@ -287,7 +291,7 @@ def bcd_solve(
                 lam_pad = np.append(lam_rows, 0.0)[blocks][..., None]
                 d_own = _prox_rows(penalty, xp - gp / lb, 1.0 / lb, lam_pad) - xp
                 d_glob = _prox_rows(penalty, xp - gp / lip_glob, 1.0 / lip_glob, lam_pad) - xp
-            quad = (np.array([np.sum(gb * (Mi @ gb)) for gb, Mi in zip(gp_s, inv_Ms)])
+            quad = (np.einsum("bic,bij,bjc->b", gp_s, inv_Ms, gp_s, optimize=True)
                     if inv_Ms is not None else None)
             scores = BlockScores(d_glob=d_glob.reshape(len(blocks), -1),
                                  d_own=d_own.reshape(len(blocks), -1), lips=lips_b, quad=quad)
