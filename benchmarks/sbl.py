@@ -637,7 +637,7 @@ def plot_priors(cases: list[dict], path: Path) -> None:
     path : pathlib.Path
         PNG to write.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     groups = list(dict.fromkeys((c["support"], c["M"]) for c in cases))
     methods = list(dict.fromkeys(c["method"] for c in cases))
     width = 0.8 / len(methods)
@@ -653,8 +653,9 @@ def plot_priors(cases: list[dict], path: Path) -> None:
         ax.set_ylabel(label)
     axes[1].set_yscale("log")
     axes[0].set_title("32x32 image, 20 non-zeros, Y = A1 X A2^T + N, 20 dB")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
