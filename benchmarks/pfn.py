@@ -165,8 +165,8 @@ def _nuts_cached(key: str, quick: bool, fn) -> tuple[float, tuple[float, float]]
 
 def gp_part(quick: bool) -> None:
     dims, sizes = ((1, 3), (5, 20)) if quick else ((1, 3, 5), (5, 20, 50))
-    n_data, n_nuts = (2, 1) if quick else (16, 6)
-    warmup, samples = (10, 10) if quick else (150, 100)
+    n_data, n_nuts = (2, 1) if quick else (16, 4)
+    warmup, samples = (10, 10) if quick else (100, 50)
     net, meta = load_pfn()
     cases = []
     for d in dims:
@@ -293,7 +293,7 @@ def bo_part(quick: bool) -> None:
     from bayesparse.optim.bayesian_optimization import minimize
 
     branin = Branin()
-    seeds, n_init, budget = ((0,), 4, 6) if quick else ((0, 1, 2, 3, 4), 8, 30)
+    seeds, n_init, budget = ((0,), 4, 6) if quick else ((0, 1, 2), 8, 30)
 
     def pfn(X, Y, random_state):
         return PFNSurrogate(X, Y, random_state=random_state).fit()
