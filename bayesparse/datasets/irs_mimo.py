@@ -73,6 +73,11 @@ def ula_dictionary(n: int, grid: int) -> np.ndarray:
     ndarray (n, grid), complex
         Columns ``exp(jπ θ_g k) / sqrt(n)``, ``k = 0 … n − 1``.
 
+    References
+    ----------
+    He & Joseph, IEEE TSP 2024 (arXiv 2307.14719), Sec. VI (angular grids of the IRS-MIMO
+    experiment).
+
     Examples
     --------
     >>> U = ula_dictionary(4, 4)
@@ -318,6 +323,11 @@ def kronecker_problem(
     -------
     KroneckerProblem
         ``factors``, ``y`` (``np.kron`` order), the true ``x`` and the noise variance.
+
+    References
+    ----------
+    He & Joseph, IEEE TSP 2024 (arXiv 2307.14719), Sec. VI-A (Gaussian factors, Kronecker
+    supports).
 
     Examples
     --------
