@@ -136,7 +136,8 @@ def _initial_projection(
 ) -> sp.csr_matrix:
     """``L R`` (n x dim, CSR) from the very sparse ``R`` with density ``1/sqrt(n)``."""
     r = very_sparse_matrix(n_components, n, 1.0 / np.sqrt(n), rng).to_scipy().T.tocsr()
-    return (sp.diags(scale) @ r).astype(_np_dtype(dtype)).tocsr()
+    r.data = (r.data * np.repeat(scale, np.diff(r.indptr))).astype(_np_dtype(dtype))
+    return r
 
 
 def _np_dtype(dtype: Any) -> np.dtype:
@@ -325,11 +326,20 @@ def _product(
     """``a @ x`` into ``new`` and/or, row-normalised times ``weight``, added to ``acc``."""
     empty = np.empty((0, x.shape[1]), dtype=x.dtype)
     new_, acc_ = empty if new is None else new, empty if acc is None else acc
+    parallel = a.nnz * x.shape[1] >= PARALLEL_MIN_WORK
     if sp.issparse(x):
-        _spmm_sparse(a.indptr, a.indices, a.data, x.indptr, x.indices, x.data, new_, acc_,
-                     weight, normalize)
+        args = (a.indptr, a.indices, a.data, x.indptr, x.indices, x.data, new_, acc_, weight,
+                normalize)
+        if parallel:
+            _sparse_parallel(*args)
+        else:
+            _sparse_rows(0, a.shape[0], *args)
     else:
-        _spmm_dense(a.indptr, a.indices, a.data, x, new_, acc_, weight, normalize)
+        args = (a.indptr, a.indices, a.data, x, new_, acc_, weight, normalize)
+        if parallel:
+            _dense_parallel(*args)
+        else:
+            _dense_rows(0, a.shape[0], *args)
     return new
 
 
@@ -394,8 +404,12 @@ def _block_product(block: sp.csr_matrix, x: Any, sparse: bool) -> Any:
     return _product(block, x, np.empty((block.shape[0], x.shape[1]), dtype=x.dtype))
 
 
-#: Rows per parallel work item of the kernels (fixed, so sums do not depend on thread count).
+#: Rows per parallel work item of the products.
 _CHUNK = 256
+
+#: Products with fewer multiply-adds run on one thread: below this, starting and joining the
+#: thread team costs more than it saves (and much more on a busy machine).
+PARALLEL_MIN_WORK = 2**26
 
 
 @njit(cache=True)
@@ -411,96 +425,95 @@ def _add_row(acc, tmp, weight, normalize):  # pragma: no cover - compiled
         acc[k] += scale * tmp[k]
 
 
-@njit(parallel=True, cache=True)
-def _spmm_dense(indptr, indices, data, x, new, acc, weight, normalize):  # pragma: no cover
-    """Row ``i`` of ``A x`` into ``new[i]`` (if ``new`` has rows) and, scaled, into ``acc[i]``."""
-    n_rows, d = indptr.size - 1, x.shape[1]
-    for c in prange((n_rows + _CHUNK - 1) // _CHUNK):
-        tmp = np.empty(d, dtype=x.dtype)
-        for i in range(c * _CHUNK, min(n_rows, (c + 1) * _CHUNK)):
-            tmp[:] = 0
-            for p in range(indptr[i], indptr[i + 1]):
-                j, v = indices[p], data[p]
-                for k in range(d):
-                    tmp[k] += v * x[j, k]
-            if new.shape[0]:
-                new[i] = tmp
-            if acc.shape[0]:
-                _add_row(acc[i], tmp, weight, normalize)
+@njit(cache=True)
+def _dense_rows(lo, hi, ap, ai, av, x, new, acc, weight, normalize):  # pragma: no cover
+    """Rows ``lo:hi`` of ``A x`` into ``new`` (if it has rows) and, scaled, into ``acc``."""
+    tmp = np.empty(x.shape[1], dtype=x.dtype)
+    for i in range(lo, hi):
+        tmp[:] = 0
+        for p in range(ap[i], ap[i + 1]):
+            j, v = ai[p], av[p]
+            for k in range(tmp.size):
+                tmp[k] += v * x[j, k]
+        if new.shape[0]:
+            new[i] = tmp
+        if acc.shape[0]:
+            _add_row(acc[i], tmp, weight, normalize)
+
+
+@njit(cache=True)
+def _sparse_rows(lo, hi, ap, ai, av, xp, xi, xv, new, acc, weight, normalize):  # pragma: no cover
+    """:func:`_dense_rows` for a CSR ``x`` (``xp, xi, xv``); the output rows are dense."""
+    tmp = np.empty(new.shape[1], dtype=xv.dtype)
+    for i in range(lo, hi):
+        tmp[:] = 0
+        for p in range(ap[i], ap[i + 1]):
+            j, v = ai[p], av[p]
+            for q in range(xp[j], xp[j + 1]):
+                tmp[xi[q]] += v * xv[q]
+        if new.shape[0]:
+            new[i] = tmp
+        if acc.shape[0]:
+            _add_row(acc[i], tmp, weight, normalize)
 
 
 @njit(parallel=True, cache=True)
-def _spmm_sparse(ap, ai, av, xp, xi, xv, new, acc, weight, normalize):  # pragma: no cover
-    """:func:`_spmm_dense` for a CSR ``x`` (``xp, xi, xv``); the output rows are dense."""
-    n_rows, d = ap.size - 1, new.shape[1]
-    for c in prange((n_rows + _CHUNK - 1) // _CHUNK):
-        tmp = np.empty(d, dtype=xv.dtype)
-        for i in range(c * _CHUNK, min(n_rows, (c + 1) * _CHUNK)):
-            tmp[:] = 0
-            for p in range(ap[i], ap[i + 1]):
-                j, v = ai[p], av[p]
-                for q in range(xp[j], xp[j + 1]):
-                    tmp[xi[q]] += v * xv[q]
-            if new.shape[0]:
-                new[i] = tmp
-            if acc.shape[0]:
-                _add_row(acc[i], tmp, weight, normalize)
+def _dense_parallel(ap, ai, av, x, new, acc, weight, normalize):  # pragma: no cover
+    n = ap.size - 1
+    for c in prange((n + _CHUNK - 1) // _CHUNK):
+        _dense_rows(c * _CHUNK, min(n, (c + 1) * _CHUNK), ap, ai, av, x, new, acc, weight,
+                    normalize)
 
 
 @njit(parallel=True, cache=True)
+def _sparse_parallel(ap, ai, av, xp, xi, xv, new, acc, weight, normalize):  # pragma: no cover
+    n = ap.size - 1
+    for c in prange((n + _CHUNK - 1) // _CHUNK):
+        _sparse_rows(c * _CHUNK, min(n, (c + 1) * _CHUNK), ap, ai, av, xp, xi, xv, new, acc,
+                     weight, normalize)
+
+
+@njit(cache=True)
 def _add_dense(acc, x, weight, normalize):  # pragma: no cover - compiled
-    n_rows = x.shape[0]
-    for c in prange((n_rows + _CHUNK - 1) // _CHUNK):
-        for i in range(c * _CHUNK, min(n_rows, (c + 1) * _CHUNK)):
-            _add_row(acc[i], x[i], weight, normalize)
+    for i in range(x.shape[0]):
+        _add_row(acc[i], x[i], weight, normalize)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _add_sparse(acc, indptr, indices, data, weight, normalize):  # pragma: no cover - compiled
-    n_rows = indptr.size - 1
-    for c in prange((n_rows + _CHUNK - 1) // _CHUNK):
-        for i in range(c * _CHUNK, min(n_rows, (c + 1) * _CHUNK)):
-            scale = weight
-            if normalize:
-                sq = 0.0
-                for p in range(indptr[i], indptr[i + 1]):
-                    sq += data[p] * data[p]
-                if sq > 0:
-                    scale = weight / np.sqrt(sq)
+    for i in range(indptr.size - 1):
+        scale = weight
+        if normalize:
+            sq = 0.0
             for p in range(indptr[i], indptr[i + 1]):
-                acc[i, indices[p]] += scale * data[p]
+                sq += data[p] * data[p]
+            if sq > 0:
+                scale = weight / np.sqrt(sq)
+        for p in range(indptr[i], indptr[i + 1]):
+            acc[i, indices[p]] += scale * data[p]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _standardize(x):  # pragma: no cover - compiled
     """Column z-score in place as ``sklearn.preprocessing.scale`` (zero-variance columns kept).
 
-    Two passes (mean, then squared deviations) with float64 partial sums per row chunk.
+    Two passes (mean, then squared deviations) with float64 sums; one thread, as the passes
+    are limited by memory bandwidth.
     """
     n, d = x.shape
-    n_chunks = (n + _CHUNK - 1) // _CHUNK
-    part = np.zeros((n_chunks, d))
-    for c in prange(n_chunks):
-        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
-            for k in range(d):
-                part[c, k] += x[i, k]
     mean = np.zeros(d)
-    for c in range(n_chunks):
-        mean += part[c]
+    for i in range(n):
+        for k in range(d):
+            mean[k] += x[i, k]
     mean /= n
-    part[:] = 0
-    for c in prange(n_chunks):
-        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
-            for k in range(d):
-                part[c, k] += (x[i, k] - mean[k]) ** 2
-    std = np.zeros(d)
-    for c in range(n_chunks):
-        std += part[c]
-    std = np.sqrt(std / n)
+    var = np.zeros(d)
+    for i in range(n):
+        for k in range(d):
+            var[k] += (x[i, k] - mean[k]) ** 2
+    std = np.sqrt(var / n)
     for k in range(d):
         if std[k] == 0:
             std[k] = 1.0
-    for c in prange(n_chunks):
-        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
-            for k in range(d):
-                x[i, k] = (x[i, k] - mean[k]) / std[k]
+    for i in range(n):
+        for k in range(d):
+            x[i, k] = (x[i, k] - mean[k]) / std[k]

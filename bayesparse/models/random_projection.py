@@ -138,6 +138,8 @@ class VerySparseRandomProjection(TransformerMixin, BaseEstimator):
         self.components_ = very_sparse_matrix(k, n_features, density, rng)
         self.n_components_ = k
         self.density_ = density
+        # Rᵀ in CSR once: scipy's CSR @ CSR product needs no format conversion per call.
+        self._components_t = self.components_.to_scipy().T.tocsr()
         return self
 
     def transform(self, X: Any) -> Any:
@@ -155,9 +157,9 @@ class VerySparseRandomProjection(TransformerMixin, BaseEstimator):
         X = validate_data(
             self, X, accept_sparse=["csr", "csc"], reset=False, dtype=[np.float64, np.float32]
         )
-        rt = self.components_.to_scipy().T.astype(X.dtype)
+        rt = self._components_t.astype(X.dtype, copy=False)
         if sp.issparse(X):
-            out = (X.tocsr() @ rt.tocsc()).tocsr()
+            out = X.tocsr() @ rt
             return out.toarray() if self.dense_output else out
         return np.asarray(X @ rt)
 
