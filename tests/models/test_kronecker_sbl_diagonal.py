@@ -39,10 +39,12 @@ def test_measurement_space_estep_matches_dense(shapes, complex_data):
 
 @pytest.mark.parametrize("method", ["em", "mackay"])
 @pytest.mark.parametrize("learn", [False, True])
-def test_sbl_with_kronecker_operator_equals_dense_sbl(method, learn):
+@pytest.mark.parametrize("complex_valued", [False, True])
+def test_sbl_with_kronecker_operator_equals_dense_sbl(method, learn, complex_valued):
     """The whole run (pruning takes it from the measurement-space to the column-space E-step)
     equals classic SBL on the formed dictionary."""
-    p = kronecker_problem((8, 10), (5, 6), 4, snr_db=25.0, random_state=1)
+    p = kronecker_problem((8, 10), (5, 6), 4, snr_db=25.0, complex_valued=complex_valued,
+                          random_state=1)
     kw = dict(method=method, noise_variance=None if learn else p.noise_variance,
               max_iter=120, prune_rel=1e-3)
     ours = sbl(Kronecker(p.factors), p.y, **kw)
