@@ -11,7 +11,9 @@ predictive ``q_theta(y | x_q, D) ~ p(y | x_q, D)`` (Müller et al. 2022, Sec. 3-
 trained on the prior-data NLL of Eq. 2, see :mod:`bayesparse.inference.prior_fitting`).
 
 Inputs with ``d < max_features`` features are zero-padded and scaled by ``sqrt(max_features /
-d)`` so that the encoder sees inputs of a comparable norm for every ``d``.
+d)`` so that the encoder sees inputs of a comparable norm for every ``d``. The layers are
+pre-LayerNorm (the paper uses post-norm): it trains stably at the higher learning rates of
+short CPU runs.
 
 References
 ----------
