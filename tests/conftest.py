@@ -2,12 +2,19 @@
 
 The suite's problems are small, so intra-op threads only add synchronization cost, and on a
 busy two-core machine two BLAS threads made 1000x1000 products 20x slower; `make test`
-runs two xdist workers, one per core.
+runs two xdist workers, one per core. The environment variables cover BLAS libraries loaded
+after the session starts (scipy's OpenBLAS, numba's threads), which ``threadpool_limits`` does
+not reach.
 """
 
-import pytest
-import torch
-from threadpoolctl import threadpool_limits
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
