@@ -5,7 +5,9 @@ in ``[low, high]`` activates a run of ``w`` contiguous bits among ``n_bits``, wh
 linearly with the value, so nearby values share bits and the overlap falls off linearly with
 distance. Multi-feature rows concatenate one such block per feature. Categories get disjoint
 runs of ``w`` bits (no overlap between categories). A binary image's code is its set of active
-pixels.
+pixels, optionally followed by one "off" bit per pixel so every code has the same number of
+active bits (Sparsey assumes inputs of about constant size: its normalized input ``U`` counts
+only active inputs, so a code of few active bits would match any cell that stored more).
 
 References
 ----------
@@ -98,7 +100,9 @@ def category_encode(labels: Any, n_categories: int, w: int) -> SparseTensor:
     return SparseTensor.from_rows(list(cols), n_categories * w)
 
 
-def binary_image_encode(images: Any, threshold: float = 0.5) -> SparseTensor:
+def binary_image_encode(
+    images: Any, threshold: float = 0.5, *, off_bits: bool = False
+) -> SparseTensor:
     """Encode images (``n x h x w`` or ``n x pixels``) as their pixels above ``threshold``.
 
     Parameters
@@ -106,19 +110,31 @@ def binary_image_encode(images: Any, threshold: float = 0.5) -> SparseTensor:
     images : array-like
     threshold : float
         Pixels strictly above it are active.
+    off_bits : bool
+        Append one bit per pixel, active when the pixel is not: bit ``p`` is pixel ``p`` on,
+        bit ``pixels + p`` pixel ``p`` off, so every code has ``pixels`` active bits.
 
     Returns
     -------
     SparseTensor
-        ``n x pixels`` pattern.
+        ``n x pixels`` pattern (``n x 2 pixels`` with ``off_bits``).
+
+    References
+    ----------
+    S. Purdy, "Encoding data for HTM systems", arXiv 1602.05925 (2016), section 2 (fixed
+    code size).
 
     Examples
     --------
     >>> binary_image_encode([[[0.0, 0.9], [0.7, 0.1]]]).col.tolist()
     [1, 2]
+    >>> binary_image_encode([[[0.0, 0.9], [0.7, 0.1]]], off_bits=True).col.tolist()
+    [1, 2, 4, 7]
     """
     images = np.asarray(images, dtype=float)
     if images.ndim < 2 or not np.all(np.isfinite(images)):
         raise ValueError("images: expected a finite array of shape n x pixels or n x h x w")
     flat = images.reshape(images.shape[0], -1) > threshold
+    if off_bits:
+        flat = np.concatenate([flat, ~flat], axis=1)
     return SparseTensor.from_rows([np.flatnonzero(r) for r in flat], flat.shape[1])

@@ -25,6 +25,11 @@ def test_category_and_image_codes():
     img = np.zeros((2, 3, 3))
     img[0, 1, 1] = img[1, 1, 1] = img[1, 0, 2] = 1.0
     assert overlap(binary_image_encode(img)).tolist() == [[1, 1], [1, 2]]
+    both = binary_image_encode(img, off_bits=True)
+    assert both.shape == (2, 18)
+    assert both.sum(dim=1).tolist() == [9, 9]
+    # Two images agree on the pixels where both are on or both off: 8 of 9 here.
+    assert overlap(both).tolist() == [[9, 8], [8, 9]]
 
 
 def test_bad_input_is_named():
