@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bayesparse.datasets.graphs import make_planted_graph
+from bayesparse.models import fastrp as fastrp_module
 from bayesparse.models.fastrp import (
     FastRP,
     _initial_projection,
@@ -63,6 +64,38 @@ def test_equals_dense_closed_form(n, p, beta, normalize_rows, seed):
     assert np.all(np.isfinite(got))
 
 
+@pytest.mark.parametrize("sparse_fraction", [0.0, 1.0])
+@pytest.mark.parametrize("parallel_min_work", [0, 2**62])
+def test_sparse_dense_and_threaded_paths_agree(monkeypatch, sparse_fraction, parallel_min_work):
+    # Powers kept sparse (all but the last) or all dense, kernels threaded or not: one result.
+    a, _ = make_planted_graph(400, avg_degree=6, random_state=7)
+    model = FastRP(16, (1.0, 0.5, 2.0, 3.0), -0.3, dtype=torch.float64, random_state=1)
+    ref = model.fit_transform(a)
+    monkeypatch.setattr(fastrp_module, "SPARSE_FRACTION", sparse_fraction)
+    monkeypatch.setattr(fastrp_module, "PARALLEL_MIN_WORK", parallel_min_work)
+    np.testing.assert_allclose(model.fit_transform(a), ref, atol=1e-12)
+
+
+def test_float32_close_to_float64():
+    a, _ = make_planted_graph(500, random_state=8)
+    e64 = FastRP(32, dtype=torch.float64, random_state=0).fit_transform(a)
+    e32 = FastRP(32, random_state=0).fit_transform(a)
+    assert e32.dtype == np.float32 and e64.dtype == np.float64
+    np.testing.assert_allclose(e32, e64, atol=1e-4)
+
+
+def test_isolated_nodes_and_directed_edges():
+    # Node 3 is isolated, node 2 only receives edges: both have zero rows in A (no division by
+    # zero) and zero rows in the unstandardised embedding.
+    edges = [(0, 1, 1.0), (1, 0, 2.0), (0, 2, 1.0), (1, 2, 0.5), (4, 0, 1.0)]
+    e = FastRP(8, (1.0, 1.0), standardize=False, dtype=torch.float64,
+               random_state=0).fit_transform(edges)
+    assert e.shape == (5, 8) and np.all(np.isfinite(e))
+    np.testing.assert_array_equal(e[[2, 3]], 0.0)
+    z = FastRP(8, (1.0, 1.0), random_state=0).fit_transform(edges)
+    assert np.all(np.isfinite(z))
+
+
 def test_input_types_agree():
     a, _ = make_planted_graph(200, random_state=1)
     model = FastRP(16, random_state=3, dtype=torch.float64)
@@ -109,6 +142,10 @@ def test_deterministic_and_communities():
         (sp.csr_matrix(-np.eye(3)), {}, "A: negative"),
         (sp.csr_matrix(np.array([[0, np.nan], [1, 0]])), {}, "A: NaN"),
         (sp.csr_matrix(np.eye(3)), {"n_components": 0}, "n_components"),
+        (sp.csr_matrix(np.eye(3)), {"n_components": -2}, "n_components"),
+        (sp.csr_matrix(np.eye(3)), {"n_components": 2.5}, "n_components"),
+        (sp.csr_matrix(np.eye(3)), {"normalization_strength": np.nan}, "normalization_strength"),
+        (np.array([[0, 1], [-1, 2]]), {}, "A: edge endpoints"),
         (sp.csr_matrix(np.eye(3)), {"iteration_weights": []}, "iteration_weights"),
         (np.zeros((2, 2, 2)), {}, "A: expected"),
     ],
@@ -118,13 +155,22 @@ def test_bad_input(graph, kwargs, match):
         FastRP(**kwargs).fit(graph)
 
 
-def test_dask_equals_in_memory():
+def test_bad_dtype():
+    with pytest.raises(TypeError, match="dtype"):
+        FastRP(dtype=torch.int64).fit(sp.csr_matrix(np.eye(3)))
+
+
+def test_dask_equals_in_memory(monkeypatch):
     distributed = pytest.importorskip("dask.distributed")
     a, _ = make_planted_graph(600, random_state=4)
-    model = FastRP(16, dtype=torch.float64, random_state=0)
+    model = FastRP(16, (0.5, 1.0, 2.0), dtype=torch.float64, random_state=0)
     ref = model.fit_transform(a)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster, distributed.Client(cluster) as client:
         got = model.fit_transform(a, client=client, n_blocks=3)
+        # the same with the early powers sparse on the workers
+        monkeypatch.setattr(fastrp_module, "SPARSE_FRACTION", 1.0)
+        got_sparse = model.fit_transform(a, client=client, n_blocks=3)
     np.testing.assert_allclose(got, ref, atol=1e-12)
+    np.testing.assert_allclose(got_sparse, ref, atol=1e-12)
