@@ -57,7 +57,8 @@ starts at ``noise_init`` :math:`\\|y\\|^2/M` and is held for ``noise_warmup`` it
 the flat initial :math:`\\gamma` the rule would absorb the signal into the noise.
 
 With ``prior="diagonal"`` the prior is :math:`\\Gamma = \\mathrm{diag}(\\gamma)` with one free
-:math:`\\gamma_n` per entry (classic SBL with EM updates, Wipf & Rao 2004) and the E-step of
+:math:`\\gamma_n` per entry (classic SBL, Tipping 2001, with MacKay's fixed-point updates by
+default or the EM updates of Wipf & Rao 2004) and the E-step of
 :func:`bayesparse.inference.sbl.sbl` runs through the factors: :math:`\\Sigma_y` is built from
 them in :math:`O(M^2 \\sum_i n_i)` (module docstring of :mod:`bayesparse.inference.sbl`), so the
 dictionary is still never formed; for supports that are not a product of per-factor supports.
@@ -93,7 +94,11 @@ from bayesparse.sparse.kronecker import mode_products
 __all__ = ["kronecker_sbl", "KroneckerSBLResult", "coupling_matrix", "sbl_cost"]
 
 #: M-steps per prior, the default first
-_METHODS = {"kronecker": ("svd", "am"), "diagonal": ("em", "mackay")}
+_METHODS = {"kronecker": ("svd", "am"), "diagonal": ("mackay", "em")}
+#: default ``prune_rel`` per method: MacKay's updates need the lower threshold of
+#: :func:`bayesparse.inference.sbl.sbl` (with 1e-3 they lost 3-4 dB on the random-support image
+#: of ``benchmarks/sbl.py``, part ``priors``)
+_PRUNE_REL = {"svd": 1e-3, "am": 1e-3, "em": 1e-3, "mackay": 1e-4}
 _PRIORS = ("kronecker", "diagonal")
 #: learned-noise start (fraction of ‖y‖²/M) and warm-up iterations per prior: the diagonal
 #: prior has N free variances and needs the longer, higher hold of classic SBL
@@ -485,7 +490,7 @@ def kronecker_sbl(
     inner_tol: float = 1e-4,
     inner_max_iter: int = 100,
     prune_abs: float = 1e-4,
-    prune_rel: float | Sequence[float] = 1e-3,
+    prune_rel: float | Sequence[float] | None = None,
     noise_init: float | None = None,
     noise_warmup: int | None = None,
 ) -> KroneckerSBLResult:
@@ -506,8 +511,9 @@ def kronecker_sbl(
     method : {"svd", "am", "em", "mackay"} or None
         Kronecker prior: the M-step, ``"svd"`` (rank-one fit of ``Λ``; the default) or
         ``"am"`` (alternating minimisation, needed for ``coupling``). Diagonal prior: the
-        updates, ``"em"`` (the default) or ``"mackay"`` (MacKay's fixed point: fewer
-        iterations, less accurate on the random-support benchmark). ``None``: the prior's
+        updates, ``"mackay"`` (MacKay's fixed point, the default: the algorithm of
+        :class:`~bayesparse.models.sbl.SBLRegression`) or ``"em"`` (EM updates: 1-3 dB more
+        accurate on the random-support benchmark, 3-6x slower). ``None``: the prior's
         default.
     noise_variance : float or None
         Known ``σ² > 0``; ``None`` learns it by EM.
@@ -530,10 +536,11 @@ def kronecker_sbl(
         stops after 9 sweeps).
     prune_abs : float
         Prune variances below ``prune_abs``.
-    prune_rel : float or sequence of float
+    prune_rel : float, sequence of float, or None
         Kronecker prior: prune factor entries below ``prune_rel[i] * max(γ_i)`` (one value
         per factor, or a scalar for all). Diagonal prior: prune entries below
-        ``prune_rel * max(γ)`` (a scalar).
+        ``prune_rel * max(γ)`` (a scalar). ``None``: ``1e-4`` for ``method="mackay"``,
+        ``1e-3`` otherwise.
     noise_init : float or None
         Learned noise only: ``σ²`` starts at ``noise_init * ‖y‖²/M``; ``None``: ``1e-2``
         (Kronecker prior, a 20 dB guess) or ``1e-1`` (diagonal prior).
@@ -553,8 +560,9 @@ def kronecker_sbl(
     He & Joseph, "Bayesian Algorithms for Kronecker-structured Sparse Vector Recovery With
     Application to IRS-MIMO Channel Estimation", IEEE TSP 2024 (arXiv 2307.14719), Alg. 1-2
     (AM / SVD M-steps) and Sec. V (PC-KroSBL); Fang et al., "Pattern-coupled sparse Bayesian
-    learning for recovery of block-sparse signals", IEEE TSP 2015 (``C_β``); Wipf & Rao, IEEE
-    TSP 2004 (EM updates of the diagonal prior).
+    learning for recovery of block-sparse signals", IEEE TSP 2015 (``C_β``); Tipping, JMLR 2001,
+    eq. (16) (MacKay updates of the diagonal prior); Wipf & Rao, IEEE TSP 2004 (its EM
+    updates).
 
     Examples
     --------
@@ -576,6 +584,8 @@ def kronecker_sbl(
     if method not in _METHODS[prior]:
         raise ValueError(f"method: prior={prior!r} takes one of {_METHODS[prior]}, got "
                          f"{method!r}")
+    if prune_rel is None:
+        prune_rel = _PRUNE_REL[method]
     if noise_variance is not None and not 0 < noise_variance < math.inf:
         raise ValueError(f"noise_variance: must be finite and > 0 (or None to learn it), got "
                          f"{noise_variance}; use a small positive value for noiseless data")

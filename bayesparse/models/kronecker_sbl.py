@@ -46,13 +46,14 @@ class KroneckerSBL(BaseEstimator):
     prior : {"kronecker", "diagonal"}, default="kronecker"
         ``"kronecker"``: prior variances ``γ_1 ⊗ … ⊗ γ_d`` (KroSBL), for supports that are a
         product of per-factor supports (angular channels, separable images). ``"diagonal"``:
-        one variance per entry of ``x`` (classic SBL with EM updates), for supports at
-        arbitrary positions; the dictionary is still never formed.
+        one variance per entry of ``x`` (classic SBL), for supports at arbitrary positions;
+        the dictionary is still never formed.
     method : {"svd", "am", "em", "mackay"} or None, default=None
         Kronecker prior: the M-step, ``"svd"`` (rank-one fit; ``None`` picks it) or ``"am"``
         (alternating minimisation over the factors, needed for ``coupling``; use it with
-        ``prune_rel=1e-2``). Diagonal prior: ``"em"`` updates (``None`` picks them) or
-        ``"mackay"`` (faster, less accurate on random supports).
+        ``prune_rel=1e-2``). Diagonal prior: ``"mackay"`` updates (``None`` picks them; the
+        algorithm of :class:`~bayesparse.models.sbl.SBLRegression`) or ``"em"`` (more
+        accurate, slower: see ``docs/sbl.md``).
     noise_variance : float or None, default=None
         Known ``σ² > 0``; ``None`` learns it by EM.
     coupling : float, sequence of (float or None), or None, default=None
@@ -69,9 +70,10 @@ class KroneckerSBL(BaseEstimator):
         AM inner-loop tolerance.
     prune_abs : float, default=1e-4
         Prune variances below this.
-    prune_rel : float or sequence, default=1e-3
+    prune_rel : float, sequence or None, default=None
         Kronecker prior: prune factor entries below ``prune_rel[i] * max(γ_i)``. Diagonal
-        prior: prune entries below ``prune_rel * max(γ)`` (a scalar).
+        prior: prune entries below ``prune_rel * max(γ)`` (a scalar). ``None``: ``1e-4`` for
+        ``method="mackay"`` (the diagonal prior's default), ``1e-3`` otherwise.
 
     Attributes
     ----------
@@ -101,8 +103,9 @@ class KroneckerSBL(BaseEstimator):
 
     References
     ----------
-    He & Joseph, IEEE TSP 2024 (arXiv 2307.14719); Wipf & Rao, IEEE TSP 2004 (EM updates of
-    the diagonal prior). The solver is :func:`bayesparse.inference.kronecker_sbl.kronecker_sbl`.
+    He & Joseph, IEEE TSP 2024 (arXiv 2307.14719); Tipping, JMLR 2001 (MacKay updates of the
+    diagonal prior); Wipf & Rao, IEEE TSP 2004 (its EM updates). The solver is
+    :func:`bayesparse.inference.kronecker_sbl.kronecker_sbl`.
     """
 
     _parameter_constraints: dict = {
@@ -115,7 +118,7 @@ class KroneckerSBL(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "inner_tol": [Interval(Real, 0, None, closed="left")],
         "prune_abs": [Interval(Real, 0, None, closed="left")],
-        "prune_rel": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "prune_rel": [Interval(Real, 0, 1, closed="left"), "array-like", None],
     }
 
     def __init__(
@@ -124,7 +127,7 @@ class KroneckerSBL(BaseEstimator):
         coupling: float | Sequence[float | None] | None = None,
         coupling_wrap: bool | Sequence[bool] = False, max_iter: int = 150,
         tol: float = 1e-4, inner_tol: float = 1e-4, prune_abs: float = 1e-4,
-        prune_rel: float | Sequence[float] = 1e-3,
+        prune_rel: float | Sequence[float] | None = None,
     ) -> None:
         self.prior = prior
         self.method = method
