@@ -64,6 +64,7 @@ from botorch.models.model import Model
 from botorch.optim import optimize_acqf
 from botorch.sampling.get_sampler import get_sampler
 from botorch.utils.multi_objective.box_decompositions import DominatedPartitioning
+from botorch.utils.transforms import normalize, unnormalize
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 from torch.quasirandom import SobolEngine
@@ -315,7 +316,7 @@ class BayesianOptimizer:
 
     def _evaluate(self, U: Tensor, state: dict[str, Any]) -> None:
         """Evaluate ``f`` at unit-cube points ``U``; append to ``state`` or raise BOError."""
-        X = self.bounds[0] + U * (self.bounds[1] - self.bounds[0])
+        X = unnormalize(U, self.bounds)
         try:
             Y = self._call(X)
             if state["Y"].numel() and Y.shape[1] != state["Y"].shape[1]:
@@ -333,7 +334,6 @@ class BayesianOptimizer:
         state["U_failed"] = torch.cat([state["U_failed"], U[~ok]])
 
     def _result(self, state: dict[str, Any]) -> BOResult:
-        unit = lambda U: self.bounds[0] + U * (self.bounds[1] - self.bounds[0])  # noqa: E731
         Y = state["Y"] if state["Y"].numel() else torch.empty(0, 1, dtype=torch.float64)
         m = Y.shape[1] - self.n_constraints
         sign = -1.0 if self.maximize else 1.0
@@ -343,8 +343,8 @@ class BayesianOptimizer:
             best = _best_so_far(torch.cat([sign * Y[:, :m], Y[:, m:]], -1), m, ref)
             if m == 1:
                 best = sign * best
-        return BOResult(unit(state["U"]), Y, best, list(state["fit"]), list(state["acq"]),
-                        unit(state["U_failed"]))
+        return BOResult(unnormalize(state["U"], self.bounds), Y, best, list(state["fit"]),
+                        list(state["acq"]), unnormalize(state["U_failed"], self.bounds))
 
     def _acquisition(self, model: Model, U: Tensor, Y: Tensor, m: int, seed: int):
         sampler = get_sampler(model.posterior(U[:1]), sample_shape=torch.Size([self.mc_samples]),
@@ -401,8 +401,8 @@ class BayesianOptimizer:
             if not isinstance(history, BOResult):
                 raise TypeError(f"history: expected a BOResult (e.g. err.result), got "
                                 f"{type(history).__name__}")
-            to_unit = lambda X: ((torch.as_tensor(X, dtype=torch.float64).reshape(-1, d)  # noqa: E731
-                                  - self.bounds[0]) / (self.bounds[1] - self.bounds[0]))
+            to_unit = lambda X: normalize(  # noqa: E731
+                torch.as_tensor(X, dtype=torch.float64).reshape(-1, d), self.bounds)
             state.update(U=to_unit(history.X), Y=history.Y.to(torch.float64),
                          U_failed=to_unit(history.X_failed), fit=list(history.fit_seconds),
                          acq=list(history.acq_seconds))
