@@ -164,7 +164,7 @@ def _nuts_cached(key: str, quick: bool, fn) -> tuple[float, tuple[float, float]]
 
 
 def gp_part(quick: bool) -> None:
-    dims, sizes = ((1, 3), (5, 20)) if quick else ((1, 3, 5), (5, 20, 50))
+    dims, sizes = ((1, 3), (5,)) if quick else ((1, 3, 5), (5, 20, 50))
     n_data, n_nuts = (2, 1) if quick else (16, 4)
     warmup, samples = (10, 10) if quick else (100, 50)
     net, meta = load_pfn()

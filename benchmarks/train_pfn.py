@@ -12,7 +12,9 @@ interrupted run continues where it stopped (rerun the same command). Under ``tor
 process draws its own shard of each batch (DDP, gloo backend):
 ``torchrun --nproc_per_node=2 benchmarks/train_pfn.py --steps 6000``.
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/train_pfn.py [--prior P] [--steps N] [--seed S]``.
+Run: ``OMP_NUM_THREADS=1 python benchmarks/train_pfn.py [--prior P] [--steps N] [--seed S]``;
+the loss of every step goes to ``benchmarks/results/pfn_train_PRIOR.json``. ``--quick`` trains
+a tiny model for 5 steps (a smoke test).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from bayesparse.benchmarking import result_path, write_results
 from bayesparse.datasets.priors import GPPrior
 from bayesparse.inference.prior_fitting import fit_prior
 from bayesparse.models.pfn import DEFAULT_CHECKPOINT, PFN, save_pfn
@@ -61,11 +64,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-seconds", type=float, default=None)
     ap.add_argument("--state", default=None, help="training-state file (default /tmp/...)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--quick", action="store_true",
+                    help="a tiny model for 5 steps into the results folder (a smoke test)")
     a = ap.parse_args(argv)
-    setup = SETUPS[a.prior]
-    steps = a.steps or setup["steps"]
+    setup = dict(SETUPS[a.prior])
     state = a.state or f"/tmp/pfn_train_{a.prior}_seed{a.seed}.pt"
     out = Path(a.out or setup["out"])
+    if a.quick:
+        setup.update(steps=5, batch_size=4, max_train=10, n_query=5, warmup=2,
+                     model=dict(emb=16, n_layers=1, n_heads=2, hidden=16))
+        state = str(result_path(f"pfn_train_{a.prior}_quick_state", "pt"))
+        out = result_path(f"pfn_train_{a.prior}_quick", "pt")
+    steps = a.steps or setup["steps"]
     torch.set_num_threads(1)
     if "WORLD_SIZE" in os.environ:
         dist.init_process_group("gloo")
@@ -90,6 +100,10 @@ def main(argv: list[str] | None = None) -> None:
             "final_loss_mean_last_100": sum(res.losses[-100:]) / len(res.losses[-100:]),
             "command": "python " + " ".join(["benchmarks/train_pfn.py", *sys.argv[1:]]),
         })
+        write_results(f"pfn_train_{a.prior}" + ("_quick" if a.quick else ""),
+                      dict(prior=a.prior, steps=res.step, seed=a.seed, train_seconds=seconds,
+                           batch_size=setup["batch_size"], out=str(out)),
+                      [{"step": i + 1, "loss": loss} for i, loss in enumerate(res.losses)])
         print(f"wrote {out} after {res.step} steps, {seconds:.0f} s")
     elif rank == 0:
         meta_path = Path(f"{state}.seconds")
