@@ -512,8 +512,8 @@ def kronecker_sbl(
         Kronecker prior: the M-step, ``"svd"`` (rank-one fit of ``Λ``; the default) or
         ``"am"`` (alternating minimisation, needed for ``coupling``). Diagonal prior: the
         updates, ``"mackay"`` (MacKay's fixed point, the default: the algorithm of
-        :class:`~bayesparse.models.sbl.SBLRegression`) or ``"em"`` (EM updates: 1-3 dB more
-        accurate on the random-support benchmark, 3-6x slower). ``None``: the prior's
+        :class:`~bayesparse.models.sbl.SBLRegression`) or ``"em"`` (EM updates: 1-4 dB more
+        accurate in ``benchmarks/sbl.py``, part ``priors``, about 4x slower). ``None``: the prior's
         default.
     noise_variance : float or None
         Known ``σ² > 0``; ``None`` learns it by EM.
