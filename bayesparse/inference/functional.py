@@ -142,6 +142,8 @@ class FunctionalModel:
             return self._call(theta, X)
         if theta.ndim != 2:
             raise ValueError(f"theta: expected P or S x P, got shape {tuple(theta.shape)}")
+        if theta.shape[0] == 1:  # vmap's overhead doubled a one-network MAP fit
+            return self._call(theta[0], X).unsqueeze(0)
         return vmap(self._call, in_dims=(0, None))(theta, X)
 
     def jacobian(self, theta: Tensor, X: Tensor) -> tuple[Tensor, Tensor]:
