@@ -28,6 +28,12 @@ Examples
 >>> theta = torch.zeros(5, fm.n_params, dtype=torch.float64)
 >>> fm(theta, torch.rand(7, 2, dtype=torch.float64)).shape
 torch.Size([5, 7, 1])
+
+References
+----------
+Paszke et al., "PyTorch: An Imperative Style, High-Performance Deep Learning Library",
+NeurIPS 2019; He & Zou, "functorch: JAX-like composable function transforms for PyTorch",
+2021 (``torch.func``). Neal, "Bayesian Learning for Neural Networks", Springer 1996.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ Neal, "MCMC using Hamiltonian dynamics" (Handbook of MCMC, 2011): leapfrog integ
 ``H(theta, r) = U(theta) + r^T r / 2`` with a Metropolis correction. During warm-up the step
 size is tuned by Nesterov dual averaging towards a target acceptance probability (Hoffman &
 Gelman, JMLR 2014, Algorithm 5; 0.8 as in Li, Rudner & Wilson, ICLR 2024). This wraps pyro's
-``HMC``/``NUTS`` kernels with a potential function, so any model written as ``U(theta)`` (such
-as the BNN surrogate's negative log joint) can be sampled.
+``HMC``/``NUTS`` kernels with a potential function, so any model written as ``U(theta)`` can be
+sampled; for a network (any ``nn.Module``, e.g. a sparse ``BayesMLP`` whose active weights are
+its parameters) :func:`bayesparse.inference.map.negative_log_joint` builds ``U`` from a
+:class:`~bayesparse.inference.functional.FunctionalModel`.
 
 Examples
 --------
@@ -18,6 +20,11 @@ Posterior of a Gaussian mean under a N(0, 1) prior (closed form: mean ``sum(y) /
 ...         random_state=0)
 >>> s.shape, bool(abs(s.mean() - y.sum() / 21) < 0.05)
 (torch.Size([300, 1]), True)
+
+References
+----------
+Neal, "MCMC using Hamiltonian dynamics", Handbook of Markov Chain Monte Carlo, 2011.
+Hoffman & Gelman, "The No-U-Turn Sampler", JMLR 15, 2014.
 """
 
 from __future__ import annotations

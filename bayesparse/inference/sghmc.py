@@ -28,6 +28,12 @@ mean ``sum(y) / (n + 1)``, variance ``1 / (n + 1)``):
 ...           burn_in=300, thin=2, lr=0.05, random_state=0)
 >>> bool(abs(s.mean() - y.sum() / 51) < 0.05)
 True
+
+References
+----------
+Chen, Fox & Guestrin, "Stochastic Gradient Hamiltonian Monte Carlo", ICML 2014.
+Springenberg, Klein, Falkner & Hutter, "Bayesian Optimization with Robust Bayesian Neural
+Networks", NeurIPS 2016.
 """
 
 from __future__ import annotations
