@@ -37,8 +37,8 @@ def test_close_to_the_exact_gp_on_prior_datasets():
         exact = _exact_gp_nll(X[:20], y[:20], X[20:], y[20:], hp)
         gaps.append(-reg.score(X[20:], y[20:]) - exact)
     # The exact GP knows the dataset's hyperparameters, so it is a lower bound in expectation;
-    # the PFN must not beat it by more than noise, and stays within 0.3 nats/point of it.
-    assert -0.05 < np.mean(gaps) < 0.3
+    # the PFN must not beat it by more than noise; the shipped model is 0.18 nats/point above.
+    assert -0.05 < np.mean(gaps) < 0.25
 
 
 def test_predictions_are_affine_equivariant_and_consistent():
