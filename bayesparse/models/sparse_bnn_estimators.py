@@ -21,11 +21,13 @@ Examples
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -33,7 +35,6 @@ from bayesparse.inference.flops import FlopCounter, dense_geometry, predict_flop
 from bayesparse.inference.ssvi import ADDITION, REMOVAL, GaussianNLL, ssvi
 from bayesparse.models.sparse_bnn import ALLOCATIONS, BayesCNN, BayesMLP, BayesNet
 from bayesparse.rng import check_generator
-from bayesparse.sparse import check_density
 
 __all__ = ["SparseBNNClassifier", "SparseBNNRegressor"]
 
@@ -42,6 +43,27 @@ ARCHITECTURES = ("mlp", "cnn")
 
 class _SparseBNNBase(BaseEstimator):
     """Hyper-parameters, validation, network construction and fitting shared by both tasks."""
+
+    _parameter_constraints: dict = {
+        "architecture": [StrOptions(set(ARCHITECTURES))],
+        "hidden": ["array-like"],
+        "channels": ["array-like"],
+        "input_shape": [None, "array-like"],
+        "density": [Interval(Real, 0, 1, closed="right")],
+        "allocation": [StrOptions(set(ALLOCATIONS))],
+        "first_layer_dense": ["boolean"],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "kl_scale": [Interval(Real, 0, None, closed="left")],
+        "prior_std": [Interval(Real, 0, None, closed="neither")],
+        "update_every": [Interval(Integral, 1, None, closed="left")],
+        "removal": [StrOptions(set(REMOVAL))],
+        "addition": [StrOptions(set(ADDITION))],
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "random_state": [None, Interval(Integral, 0, None, closed="left"), np.random.Generator],
+        "verbose": ["verbose"],
+    }
 
     def __init__(
         self,
@@ -84,19 +106,7 @@ class _SparseBNNBase(BaseEstimator):
         self.verbose = verbose
 
     def _check_params(self, n_features: int) -> None:
-        check_density(self.density, "density")
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"architecture: expected one of {ARCHITECTURES}, got {self.architecture!r}"
-            )
-        if self.allocation not in ALLOCATIONS:
-            raise ValueError(f"allocation: expected one of {ALLOCATIONS}, got {self.allocation!r}")
-        if self.removal not in REMOVAL:
-            raise ValueError(f"removal: expected one of {sorted(REMOVAL)}, got {self.removal!r}")
-        if self.addition not in ADDITION:
-            raise ValueError(f"addition: expected one of {ADDITION}, got {self.addition!r}")
-        if not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 1:
-            raise ValueError(f"n_samples: expected a positive int, got {self.n_samples!r}")
+        """The one check the constraints cannot state: the CNN's input shape against X."""
         if self.architecture == "cnn":
             shape = self.input_shape
             if shape is None or int(np.prod(shape)) != n_features:
@@ -217,6 +227,7 @@ class SparseBNNClassifier(ClassifierMixin, _SparseBNNBase):
     (2, 3)
     """
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SparseBNNClassifier:
         """Fit the posterior by SSVI.
 
@@ -305,6 +316,7 @@ class SparseBNNRegressor(RegressorMixin, _SparseBNNBase):
     ((3,), True)
     """
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SparseBNNRegressor:
         """Fit the posterior by SSVI.
 
