@@ -18,7 +18,11 @@ Isolated nodes (``d_i = 0``) get zero rows in ``A`` and ``L`` instead of a divis
 Mapping to the Rust ``fastrp`` package: its ``weights[0]`` multiplies the 0-hop term ``L R``
 itself, so ``iteration_weights=(a1, ..., aq)`` here equals ``weights=[0, a1, ..., aq]`` there.
 
-The products are ``torch.sparse`` CSR @ dense (multithreaded), in float32 by default.
+``L R`` has about ``dim / sqrt(n)`` non-zeros a row, so ``N_1`` is computed sparse (scipy) at
+almost no cost; the denser powers are dense rows computed by numba CSR kernels (multithreaded
+above :data:`PARALLEL_MIN_WORK` multiply-adds) that row-normalise and add each power into the
+sum in the same pass, in float32 by default. The last power is never stored and consumed
+powers' buffers are reused, so the dense working memory is two ``n x dim`` arrays.
 :func:`fastrp_dask` runs the same propagation over row blocks of ``A`` on a ``dask.distributed``
 cluster.
 
