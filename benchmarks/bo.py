@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -270,7 +271,9 @@ def timing_part(quick: bool, methods: list[str]) -> None:
                       "acquisition s/iter": float(np.mean(res.acq_seconds)),
                       "iterations": len(res.fit_seconds)})
         print(f"timing {method:10s}: {res.seconds_per_iteration:.2f} s/iter", flush=True)
-    write_results("bo_timing", {"problem": "Hartmann6 (d=6)", "n_init": 10, "q": q,
+    # Seconds are wall time: the machine's load average says how far other work inflated them.
+    write_results("bo_timing", {"load_average_1min": os.getloadavg()[0],
+                                "problem": "Hartmann6 (d=6)", "n_init": 10, "q": q,
                                 "budget": budget, "quick": quick, "torch_threads": 1,
                                 "acquisition": "defaults of minimize (num_restarts=10, "
                                                "raw_samples=512, mc_samples=128)",
@@ -334,7 +337,10 @@ def report() -> None:
         md.append("## Seconds per BO iteration at the default acquisition settings\n\n"
                   f"{timing['params']['problem']}, n_init=10, q={timing['params']['q']}, "
                   f"{timing['params']['acquisition']}, the study's surrogate options, one "
-                  f"torch thread; commit `{timing['environment'].get('commit')}`.\n")
+                  f"torch thread; commit `{timing['environment'].get('commit')}`"
+                  + (f"; load average {timing['params']['load_average_1min']:.1f} on "
+                     f"{timing['environment']['cpu_count']} cores (wall times scale with it)"
+                     if "load_average_1min" in timing["params"] else "") + ".\n")
         md.append(markdown_table(timing["cases"], ["method", "s/iter", "fit s/iter",
                                                    "acquisition s/iter", "iterations"]))
     write_report("bo", "\n".join(md))
