@@ -182,10 +182,11 @@ def random_pattern(
         col = np.argsort(rng.random((rows, cols)), axis=1)[:, :k] if cols <= 4096 else np.stack(
             [rng.choice(cols, size=k, replace=False) for _ in range(rows)]
         )
-        idx = np.stack((np.repeat(np.arange(rows), k), col.reshape(-1)))
+        # sorted columns: the indices arrive in CSR order, so construction skips its sort
+        idx = np.stack((np.repeat(np.arange(rows), k), np.sort(col, axis=1).reshape(-1)))
         return SparseTensor(torch.from_numpy(idx), None, (rows, cols))
     k = max(1, round(density * rows * cols))
-    flat = _sample_without_replacement(rng, rows * cols, k)
+    flat = np.sort(_sample_without_replacement(rng, rows * cols, k))
     idx = np.stack((flat // cols, flat % cols))
     return SparseTensor(torch.from_numpy(idx), None, (rows, cols))
 
@@ -194,7 +195,13 @@ def _sample_without_replacement(rng: np.random.Generator, n: int, k: int) -> np.
     """``k`` distinct integers from ``range(n)``; draws with rejection when ``k << n``."""
     if k > n // 4:
         return rng.choice(n, size=k, replace=False)
-    out = np.unique(rng.integers(0, n, size=int(k * 1.1) + 16))
+    out = _distinct(rng.integers(0, n, size=int(k * 1.1) + 16))
     while out.size < k:
-        out = np.unique(np.concatenate((out, rng.integers(0, n, size=k - out.size + 16))))
+        out = _distinct(np.concatenate((out, rng.integers(0, n, size=k - out.size + 16))))
     return rng.permutation(out)[:k]
+
+
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values by sort-and-compare (``np.unique``'s hash path is slower here)."""
+    x = np.sort(x)
+    return x[np.r_[True, x[1:] != x[:-1]]]

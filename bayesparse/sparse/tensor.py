@@ -151,10 +151,13 @@ class SparseTensor:
                 f"got {tuple(vals.shape)}"
             )
         if validate and idx.numel():
-            if int(idx.min()) < 0:
+            # numpy's single-threaded reductions on CPU: torch's intra-op threads made these
+            # checks 10-30x slower on a busy machine
+            chk = idx.numpy() if idx.device.type == "cpu" else idx
+            if int(chk.min()) < 0:
                 raise ValueError("indices: negative index; indices must be >= 0")
             for axis, name in ((0, "row"), (1, "column")):
-                top = int(idx[axis].max())
+                top = int(chk[axis].max())
                 if top >= shape[axis]:
                     raise ValueError(
                         f"indices: {name} index {top} out of range for shape {shape}"
@@ -951,7 +954,8 @@ def _canonicalize(
     row, col = idx[0], idx[1]
     # compare (row, col) pairs directly: a linear key row * n_cols + col overflows int64 for
     # shapes such as (2**24, 2**40)
-    if bool(((row[1:] > row[:-1]) | ((row[1:] == row[:-1]) & (col[1:] > col[:-1]))).all()):
+    r, c = (row.numpy(), col.numpy()) if idx.device.type == "cpu" else (row, col)
+    if bool(((r[1:] > r[:-1]) | ((r[1:] == r[:-1]) & (c[1:] > c[:-1]))).all()):
         return idx.contiguous(), vals
     # two-key (lexicographic) sort: stable sort by column, then stable sort by row
     order = torch.sort(col, stable=True).indices
