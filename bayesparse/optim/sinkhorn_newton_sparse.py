@@ -833,6 +833,7 @@ class _Solver:
         err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
         best, since_best = err, 0
         use_lu = dense = False
+        pattern: _Pattern | None = None
         while err >= tol and self.left() > 0:
             if not math.isfinite(err) or since_best >= _STALL_STEPS:
                 return False
@@ -843,8 +844,11 @@ class _Solver:
                                                rtol, work=kernel.scaled_columns())
                 nnz = r.size * c.size
             else:
-                S = row_mass_truncate(kernel.scaled_columns(), sparsity, row_sums=r / kernel.u,
-                                      row_scale=kernel.u)
+                S = pattern.refill(kernel, r, sparsity) if pattern is not None else None
+                if S is None:
+                    S = row_mass_truncate(kernel.scaled_columns(), sparsity,
+                                          row_sums=r / kernel.u, row_scale=kernel.u)
+                    pattern = _Pattern(S)
                 dx, dy, n_cg = _sparse_direction(S, r, c, ga, gb, rtol, use_lu)
                 use_lu, nnz = n_cg < 0, S.nnz
                 # past this density a dense product beats CSR: keep the exact plan from now on
@@ -861,6 +865,7 @@ class _Solver:
                 self._record([new_err], [self.clock()], "newton")
                 if step < 1.0:
                     sparsity *= 1e-2
+                    pattern = None
             tr.nnz.append(nnz)
             tr.cg_iter.append(n_cg)
             tr.step.append(step)
@@ -870,6 +875,31 @@ class _Solver:
             err = new_err
             best, since_best = (err, 0) if err < best else (best, since_best + 1)
         return True
+
+
+class _Pattern:
+    """The kept entries of the last truncated plan, refilled with the current plan's values.
+
+    The support of the significant entries barely moves between Newton steps, so later steps
+    gather ``nnz`` values instead of thresholding all ``n x m`` entries again; the pattern is
+    truncated afresh once it keeps less than ``1 - 10 sparsity`` of some row's mass.
+    """
+
+    def __init__(self, S: SparseTensor) -> None:
+        csr = S.to_scipy()
+        self.S = S
+        self.rows = np.repeat(np.arange(S.shape[0]), np.diff(csr.indptr))
+        self.cols = csr.indices
+        self.flat = self.rows * S.shape[1] + self.cols
+
+    def refill(self, kernel: StabilizedKernel, r: np.ndarray,
+               sparsity: float) -> SparseTensor | None:
+        vals = kernel.G.ravel()[self.flat]
+        vals *= kernel.v[self.cols]
+        vals *= kernel.u[self.rows]
+        S = self.S.with_values(vals)
+        kept = np.bincount(self.rows, weights=vals, minlength=r.size)
+        return S if (kept >= (1.0 - 10.0 * sparsity) * r).all() else None
 
 
 def _schedule(spread: float, reg: float, factor: float | None) -> list[float]:
