@@ -264,7 +264,7 @@ class BCDLabelPropagation(ClassifierMixin, BaseEstimator):
         Neighbours of the kNN graph, and of the vote that labels new points in ``predict``.
     tol : float, default=1e-8
         Stop when the largest gradient entry is below ``tol`` times its value at zero.
-    max_iter : int, default=1000
+    max_iter : int, default=10000
         Block updates.
     partition : {"forest", "contiguous", "sorted", "random", "variable"}, default="forest"
         Greedy forest blocks (with ``update="message_passing"``) or the blocks of the rules.
@@ -316,7 +316,7 @@ class BCDLabelPropagation(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, graph=None, n_neighbors: int = 7, tol: float = 1e-8,
-                 max_iter: int = 1000, partition: str = "forest", selection: str = "gsl",
+                 max_iter: int = 10_000, partition: str = "forest", selection: str = "gsl",
                  block_size: int | None = None, update: str = "message_passing",
                  random_state=None) -> None:
         self.graph = graph
