@@ -24,8 +24,8 @@ items are found by multi-index hashing of the codes (each code indexed under ban
 ``_BAND`` CMs; Norouzi, Punjani & Fleet, "Fast search in Hamming space with multi-index
 hashing", CVPR 2012), so the time per item does not grow with the number stored. When every
 band has a wrong CM, each CM's runner-up cell is probed (multi-probe hashing); a novel input
-whose recognized code still shares no band with a stored code is compared with every stored
-code.
+whose recognized code still shares no band with a stored code (or whose probed items are
+supported in at most half the CMs) is compared with every stored code.
 Capacity is limited by weight saturation: after ``N`` random items with input density ``d`` a
 weight is set with probability ``1 - (1 - d / K)^N``. Several macrocolumns, each seeing a
 random subset of the inputs, give each item several independent codes and raise capacity.
@@ -342,18 +342,25 @@ class SparseyMemory:
         # A CM supports a stored code when the code's cell ties for the CM's largest U, so a
         # crosstalk cell tying with the stored one (argmax takes the lower index) costs nothing.
         top = U.max(axis=2)[None]
+
+        def support(cand: np.ndarray) -> np.ndarray:
+            cells = self._codes[cand][..., None]
+            return (np.take_along_axis(U[None], cells, axis=3)[..., 0] >= top - 1e-12).sum(
+                axis=(1, 2))
+
         cand = self._candidates(winners)
         if cand.size == 0:
-            # Every band has a wrong CM: probe each CM's runner-up cell (multi-probe hashing).
+            # Every band has a wrong CM: probe each CM's runner-up cell (multi-probe hashing),
+            # and keep the probed items only if one is supported in most CMs.
             runner_up = np.argpartition(U, -2, axis=2)[..., -2].astype(np.int32)
             cand = self._candidates(winners, runner_up)
+            if cand.size and 2 * support(cand).max() <= winners.size:
+                cand = cand[:0]
         if cand.size == 0:
             # Still no stored code shares a band (a novel input): the best match needs every
             # stored code, so this path costs O(n_stored).
             cand = np.arange(self.n_stored_)
-        codes = self._codes[cand]
-        support = np.take_along_axis(U[None], codes[..., None], axis=3)[..., 0] >= top - 1e-12
-        return int(cand[np.argmax(support.sum(axis=(1, 2)))])
+        return int(cand[np.argmax(support(cand))])
 
     def recall(self, x: Any) -> int:
         """Index of the stored item whose code best matches ``x``'s recognized code.
