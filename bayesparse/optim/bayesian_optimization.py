@@ -77,12 +77,14 @@ from bayesparse.models.surrogates import (
     DeepKernelGP,
     InfiniteWidthBNN,
     LaplaceBNN,
+    PFNSurrogate,
     SparseBNN,
 )
 
 SURROGATES: dict[str, Any] = {
     "ibnn": InfiniteWidthBNN, "dkl": DeepKernelGP, "hmc": HMCBNN, "sghmc": SGHMCBNN,
     "ensemble": DeepEnsemble, "laplace": LaplaceBNN, "sparse_bnn": SparseBNN,
+    "pfn": PFNSurrogate,
 }
 _MULTI_OUTPUT = ("gp", "ibnn", "hmc", "sghmc", "ensemble")
 ACQUISITIONS = ("qlogei", "qucb", "qlognei", "qlognehvi")

@@ -115,3 +115,15 @@ def test_surrogate_matches_regressor_and_has_gradients():
 
 def test_checkpoint_is_shipped_and_small():
     assert DEFAULT_CHECKPOINT.exists() and DEFAULT_CHECKPOINT.stat().st_size < 8e6
+
+
+def test_minimize_builds_the_pfn_surrogate_by_name():
+    from bayesparse.models.surrogates import PFNSurrogate
+    from bayesparse.optim.bayesian_optimization import fit_surrogate
+
+    X = torch.rand(12, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    Y = -((X - 0.3) ** 2).sum(-1, keepdim=True)
+    model = fit_surrogate("pfn", X, Y, random_state=0)
+    assert isinstance(model, PFNSurrogate)
+    post = model.posterior(X[:3])
+    assert torch.isfinite(post.mean).all() and (post.variance > 0).all()

@@ -13,8 +13,9 @@ from bayesparse.models.surrogates.ensemble import DeepEnsemble
 from bayesparse.models.surrogates.hmc import HMCBNN
 from bayesparse.models.surrogates.ibnn import InfiniteWidthBNN
 from bayesparse.models.surrogates.laplace import LaplaceBNN
+from bayesparse.models.surrogates.pfn import PFNSurrogate
 from bayesparse.models.surrogates.sghmc import SGHMCBNN
 from bayesparse.models.surrogates.sparse_bnn import SparseBNN
 
 __all__ = ["DeepEnsemble", "DeepKernelGP", "HMCBNN", "InfiniteWidthBNN", "LaplaceBNN",
-           "SGHMCBNN", "SparseBNN"]
+           "PFNSurrogate", "SGHMCBNN", "SparseBNN"]
