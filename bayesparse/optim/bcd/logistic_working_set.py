@@ -4,7 +4,7 @@ Solves ``min_w (1/n) sum_i log(1 + exp(-y_i (x_i^T w + c))) + a1 ||w||_1 + a2 ||
 (``y_i = +-1``, optional unpenalized intercept ``c``). The outer loop grows a working set of the
 features with the largest KKT violation (the GS-r score of Nutini, Laradji & Schmidt 2022,
 Sec. 2 and 5.1, on the distance of ``-grad_j`` to the subdifferential), of size
-``max(10, 2 |support|)`` doubled each round as in skglm. On the working set it runs proximal
+``max(100, 2 |support|)`` (skglm's rule with a larger floor). On the working set it runs proximal
 Newton (Lee, Sun & Saunders 2014; Nutini et al. Sec. 5.2: once the active set is identified,
 Newton steps on it converge superlinearly): the quadratic model with Hessian
 ``X^T diag(h) X / n``, ``h = s (1 - s)``, is minimized by numba coordinate descent, then an
@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from numba import njit
 from scipy.special import expit, log_expit
 
-from bayesparse.optim.bcd.working_set import _xt_dense
+from bayesparse.optim.bcd.working_set import _P0, _xt_dense
 
 
 @dataclass
@@ -316,7 +316,6 @@ def logistic_working_set(
         data, indices, indptr = np.empty(0), np.empty(0, np.int64), np.empty(1, np.int64)
     w = np.zeros(p) if w0 is None else np.array(w0, dtype=np.float64)
     c = np.zeros(1)
-    ws_size = 10
     kkt = np.inf
     it = 0
     full = a1 == 0.0
@@ -328,7 +327,7 @@ def logistic_working_set(
         if kkt <= tol:
             break
         support = np.flatnonzero(w)
-        ws_size = p if full else min(p, max(ws_size, 2 * support.size))
+        ws_size = p if full else min(p, max(_P0, 2 * support.size))
         score[support] = np.inf
         if ws_size < p:
             ws = np.sort(np.argpartition(-score, ws_size - 1)[:ws_size]).astype(np.int64)
@@ -336,7 +335,6 @@ def logistic_working_set(
             ws = np.arange(p, dtype=np.int64)
         _prox_newton(Xd, data, indices, indptr, sparse, y, w, c, z, ws, a1, a2, fit_intercept,
                      max_pn, max_cd, 0.3 * kkt if ws_size < p else tol)
-        ws_size *= 2
     else:
         kkt, _ = logistic_kkt(X, y, w, c[0], a1, a2, fit_intercept)
     return LogisticWorkingSetResult(coef=w, intercept=float(c[0]), kkt=float(kkt), n_iter=it)
