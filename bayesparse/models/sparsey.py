@@ -22,10 +22,8 @@ stored item is the one whose code cells tie for the largest ``U`` in the most CM
 Store and recall read and write only the weight rows of the active inputs, and candidate
 items are found by multi-index hashing of the codes (each code indexed under bands of
 ``_BAND`` CMs; Norouzi, Punjani & Fleet, "Fast search in Hamming space with multi-index
-hashing", CVPR 2012), so the time per item does not grow with the number stored. When every
-band has a wrong CM, each CM's runner-up cell is probed (multi-probe hashing); a novel input
-whose recognized code still shares no band with a stored code (or whose probed items are
-supported in at most half the CMs) is compared with every stored code.
+hashing", CVPR 2012), so the time per item does not grow with the number stored. A novel input
+whose recognized code shares no band with a stored code is compared with every stored code.
 Capacity is limited by weight saturation: after ``N`` random items with input density ``d`` a
 weight is set with probability ``1 - (1 - d / K)^N``. Several macrocolumns, each seeing a
 random subset of the inputs, give each item several independent codes and raise capacity.
@@ -317,24 +315,14 @@ class SparseyMemory:
         return self
 
     # -- recall ---------------------------------------------------------------------------
-    def _candidates(self, winners: np.ndarray, runner_up: np.ndarray | None = None) -> np.ndarray:
-        """Stored items sharing at least one whole band of CMs with ``winners`` (with
-        ``runner_up``: with ``winners`` switched to the runner-up cell in one CM of the band)."""
+    def _candidates(self, winners: np.ndarray) -> np.ndarray:
+        """Stored items sharing at least one whole band of CMs with ``winners``."""
         found: list[int] = []
         for i in range(self.n_macrocolumns):
             for b, table in enumerate(self._tables[i]):
-                band = slice(b * _BAND, (b + 1) * _BAND)
-                keys = [winners[i, band]]
-                if runner_up is not None:
-                    keys = []
-                    for j in range(winners[i, band].size):
-                        key = winners[i, band].copy()
-                        key[j] = runner_up[i, band][j]
-                        keys.append(key)
-                for key in keys:
-                    hit = table.get(key.tobytes())
-                    if hit is not None:
-                        found.extend(hit)
+                hit = table.get(winners[i, b * _BAND:(b + 1) * _BAND].tobytes())
+                if hit is not None:
+                    found.extend(hit)
         return np.unique(np.asarray(found, dtype=np.int64))
 
     def _best(self, U: np.ndarray) -> int:
@@ -342,25 +330,14 @@ class SparseyMemory:
         # A CM supports a stored code when the code's cell ties for the CM's largest U, so a
         # crosstalk cell tying with the stored one (argmax takes the lower index) costs nothing.
         top = U.max(axis=2)[None]
-
-        def support(cand: np.ndarray) -> np.ndarray:
-            cells = self._codes[cand][..., None]
-            return (np.take_along_axis(U[None], cells, axis=3)[..., 0] >= top - 1e-12).sum(
-                axis=(1, 2))
-
         cand = self._candidates(winners)
         if cand.size == 0:
-            # Every band has a wrong CM: probe each CM's runner-up cell (multi-probe hashing),
-            # and keep the probed items only if one is supported in most CMs.
-            runner_up = np.argpartition(U, -2, axis=2)[..., -2].astype(np.int32)
-            cand = self._candidates(winners, runner_up)
-            if cand.size and 2 * support(cand).max() <= winners.size:
-                cand = cand[:0]
-        if cand.size == 0:
-            # Still no stored code shares a band (a novel input): the best match needs every
-            # stored code, so this path costs O(n_stored).
+            # No stored code shares a band with the recognized code (a novel input): the best
+            # match needs every stored code, so this path costs O(n_stored).
             cand = np.arange(self.n_stored_)
-        return int(cand[np.argmax(support(cand))])
+        codes = self._codes[cand]
+        support = np.take_along_axis(U[None], codes[..., None], axis=3)[..., 0] >= top - 1e-12
+        return int(cand[np.argmax(support.sum(axis=(1, 2)))])
 
     def recall(self, x: Any) -> int:
         """Index of the stored item whose code best matches ``x``'s recognized code.

@@ -97,27 +97,18 @@ def test_explicit_receptive_fields():
     np.testing.assert_array_equal(mem.recall_batch(X), np.arange(80))
 
 
-@pytest.mark.parametrize("broken, rivals", [
-    ([0, 5, 10, 15, 20, 25], 1),  # 2 of 8 bands intact: found through them
-    ([0, 5, 10, 15, 18, 20, 25, 30], 1),  # every band broken: the runner-up probes find it
-    ([0, 5, 10, 15, 18, 20, 25, 30], 2),  # stored cell third: the scan over codes finds it
-])
-def test_recall_finds_items_by_any_band_of_cms(broken, rivals):
-    # The recognized code of item 5 is made wrong in the CMs ``broken``: ``rivals`` other
-    # cells get a larger U than the stored cell there.
+@pytest.mark.parametrize("broken", [[0, 5, 10, 15, 20, 25], [0, 5, 10, 15, 18, 20, 25, 30]])
+def test_recall_finds_items_by_any_band_of_cms(broken):
+    # The recognized code of item 5 is made wrong in CMs spread over 6 of the 8 bands (found
+    # through the intact bands) or over all 8 (found by the scan over stored codes).
     X = _dense(_random_codes(1000, 20, 50, seed=10))
     mem = SparseyMemory(1000, n_cms=32, cells_per_cm=64, random_state=11).store_batch(X)
     U = mem._normalized_input(np.flatnonzero(X[5]))
     stored = mem._codes[5, 0]
     for cm in broken:
+        U[0, cm, (stored[cm] + 1) % 64] = 1.0
         U[0, cm, stored[cm]] = 0.9
-        for r in range(1, rivals + 1):
-            U[0, cm, (stored[cm] + r) % 64] = 1.0 - 0.01 * (r - 1)
-    winners = U.argmax(axis=2).astype(np.int32)
-    assert (winners[0] != stored).sum() == len(broken)
-    runner_up = np.argpartition(U, -2, axis=2)[..., -2].astype(np.int32)
-    found_by_probes = 5 in mem._candidates(winners, runner_up)
-    assert found_by_probes == (rivals == 1)
+    assert (U.argmax(axis=2)[0] != stored).sum() == len(broken)
     assert mem._best(U) == 5
 
 
