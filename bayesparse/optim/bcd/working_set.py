@@ -126,7 +126,8 @@ _ANDERSON_K = 5
 
 
 def _objective(r, w_ws, a1, a2):
-    return 0.5 * (r @ r) / r.size + a1 * np.abs(w_ws).sum() + 0.5 * a2 * (w_ws @ w_ws)
+    return (0.5 * float(np.sum(r * r)) / r.size + a1 * np.abs(w_ws).sum()
+            + 0.5 * a2 * float(np.sum(w_ws * w_ws)))
 
 
 def _anderson(w, ws, hist_w, hist_r, r, a1, a2):
@@ -155,16 +156,18 @@ def _gap(r: np.ndarray, xtr: np.ndarray, y: np.ndarray, w: np.ndarray, a1: float
          a2: float) -> float:
     """Duality gap from the residual ``r`` and ``X^T r`` (see :func:`enet_duality_gap`)."""
     n = r.size
-    primal = 0.5 * float(r @ r) / n + a1 * np.abs(w).sum() + 0.5 * a2 * float(w @ w)
+    # elementwise sums, not BLAS dots: a threaded ddot waits for busy cores on a loaded machine
+    rr, ry = float(np.sum(r * r)), float(np.sum(r * y))
+    primal = 0.5 * rr / n + a1 * np.abs(w).sum() + 0.5 * a2 * float(np.sum(w * w))
     if a2 > 0:
         # the elastic-net penalty's conjugate is finite everywhere: theta = r / n is feasible
-        dual = (float(r @ y) - 0.5 * float(r @ r)) / n - 0.5 / a2 * np.sum(
+        dual = (ry - 0.5 * rr) / n - 0.5 / a2 * np.sum(
             np.maximum(np.abs(xtr / n) - a1, 0.0) ** 2)
     else:
         # Lasso: rescale theta = s r / n into the box ||X^T theta||_inf <= a1
         dual_norm = np.max(np.abs(xtr)) / n if xtr.size else 0.0
         s = min(1.0, a1 / dual_norm) if dual_norm > 0 else 1.0
-        dual = (s * float(r @ y) - 0.5 * s**2 * float(r @ r)) / n
+        dual = (s * ry - 0.5 * s**2 * rr) / n
     return float(max(primal - dual, 0.0))
 
 
