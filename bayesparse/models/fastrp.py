@@ -385,11 +385,15 @@ def fastrp_dask(
     current = initial.tocsr() if sp.issparse(initial) else np.ascontiguousarray(initial)
     a = sp.csr_matrix(a, dtype=current.dtype)
     bounds = np.linspace(0, a.shape[0], int(n_blocks) + 1).astype(int)
-    blocks = client.scatter([a[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)])
+    # hash=False: content-hashed keys would collide with a previous call's blocks that the
+    # scheduler is still releasing ("lost dependencies" when the same graph is embedded twice)
+    blocks = client.scatter(
+        [a[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)], hash=False
+    )
     out = np.zeros((a.shape[0], current.shape[1]), dtype=current.dtype)
     for w in weights:
         sparse = _stays_sparse(a, current)
-        shared = client.scatter(current, broadcast=True)
+        shared = client.scatter(current, broadcast=True, hash=False)
         parts = client.gather([client.submit(_block_product, b, shared, sparse) for b in blocks])
         if sparse:
             current = sp.vstack(parts, format="csr")
