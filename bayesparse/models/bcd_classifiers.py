@@ -37,15 +37,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from bayesparse.models.bcd_estimators import _as_matrix
 from bayesparse.optim.bcd.logistic_working_set import logistic_working_set
 from bayesparse.optim.bcd.problems import L1, L2, GraphQuadratic, Logistic, Softmax
 from bayesparse.optim.bcd.rules import SELECTION_RULES
 from bayesparse.optim.bcd.solver import PARTITIONS, UPDATES, bcd_solve
 from bayesparse.sparse import SparseTensor
-
-
-def _as_matrix(X):
-    return X.to_scipy("csr") if isinstance(X, SparseTensor) else X
 
 
 class BCDLogisticRegression(ClassifierMixin, BaseEstimator):
