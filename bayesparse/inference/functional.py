@@ -8,6 +8,14 @@ so the module itself is never written to: a stack of ``S`` vectors is evaluated 
 ``torch.func.vmap`` and Jacobians come from ``torch.func.jacrev``. The parameters left out of
 ``prior_std`` stay fixed at the module's values.
 
+An ``nn.Sequential`` of ``nn.Linear`` layers and elementwise activations (Tanh, ReLU, SiLU,
+GELU, Sigmoid, Identity) takes a fast path with the same outputs: the ``S x P`` stack is viewed
+as per-layer ``S x out x in`` weights and evaluated with batched matrix products
+(``torch.baddbmm``), and the one-output Jacobian comes from the backward recursion
+``delta_{l-1} = (delta_l W_l) * sigma'(z_{l-1})``, ``df/dW_l = delta_l a_{l-1}^T``,
+``df/db_l = delta_l`` (backpropagation; Rumelhart, Hinton & Williams, Nature 1986). On the
+BO surrogates' small MLPs the per-call overhead of ``functional_call`` and ``vmap`` dominated.
+
 The prior over the random parameters is an independent Gaussian ``theta_p ~ N(0, s_p^2)``
 with one standard deviation per parameter tensor (a float) or per entry (a tensor of the
 parameter's shape), e.g. Neal's fan-in scaling ``s^2 = v / fan_in`` (Neal, "Bayesian Learning
@@ -33,18 +41,90 @@ References
 ----------
 Paszke et al., "PyTorch: An Imperative Style, High-Performance Deep Learning Library",
 NeurIPS 2019; He & Zou, "functorch: JAX-like composable function transforms for PyTorch",
-2021 (``torch.func``). Neal, "Bayesian Learning for Neural Networks", Springer 1996.
+2021 (``torch.func``). Rumelhart, Hinton & Williams, "Learning representations by
+back-propagating errors", Nature 1986. Neal, "Bayesian Learning for Neural Networks", Springer 1996.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F  # noqa: N812 - the torch convention
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, vmap
+
+
+def _gelu_grad(z: Tensor, approximate: str) -> Tensor:
+    if approximate == "tanh":
+        c = math.sqrt(2 / math.pi)
+        t = torch.tanh(c * (z + 0.044715 * z.pow(3)))
+        return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * 0.044715 * z * z)
+    return torch.special.ndtr(z) + z * torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+def _activation(layer: nn.Module) -> tuple[Callable[[Tensor], Tensor],
+                                           Callable[[Tensor, Tensor], Tensor]] | None:
+    """``(sigma, sigma')`` of a supported elementwise activation (``sigma'`` takes the input
+    and the output), or None."""
+    kind = type(layer)
+    if kind is nn.Tanh:
+        return torch.tanh, lambda z, a: 1 - a * a
+    if kind is nn.Sigmoid:
+        return torch.sigmoid, lambda z, a: a * (1 - a)
+    if kind is nn.ReLU:
+        return torch.relu, lambda z, a: (z > 0).to(z.dtype)
+    if kind is nn.SiLU:
+        def silu_grad(z: Tensor, a: Tensor) -> Tensor:
+            s = torch.sigmoid(z)
+            return s * (1 + z * (1 - s))
+
+        return F.silu, silu_grad
+    if kind is nn.GELU:
+        approximate = layer.approximate
+        return (lambda z: F.gelu(z, approximate=approximate),
+                lambda z, a: _gelu_grad(z, approximate))
+    return None
+
+
+def _sequential_plan(module: nn.Module, names: list[str],
+                     forward_kwargs: Mapping[str, Any]) -> list[tuple[Any, ...]] | None:
+    """The layers of an ``nn.Sequential`` of ``nn.Linear`` and elementwise activations, as
+    ``("linear", layer, weight name or None, bias name or None)`` (None: a fixed parameter) and
+    ``("act", layer, sigma, sigma')``; None for any other module (the generic path)."""
+    if type(module) is not nn.Sequential or forward_kwargs:
+        return None
+    random = set(names)
+    plan: list[tuple[Any, ...]] = []
+    for key, layer in module.named_children():
+        if type(layer) is nn.Linear:
+            w, b = f"{key}.weight", f"{key}.bias"
+            plan.append(("linear", layer, w if w in random else None,
+                         b if layer.bias is not None and b in random else None))
+        elif type(layer) is nn.Identity:
+            continue
+        else:
+            act = _activation(layer)
+            if act is None:
+                return None
+            plan.append(("act", layer, *act))
+    return plan or None
+
+
+def _linear(h: Tensor, W: Tensor, b: Tensor | None) -> Tensor:
+    """``h W^T + b`` where ``W`` (``out x in`` or ``S x out x in``), ``b`` (``out`` or
+    ``S x out``) and ``h`` (``N x in`` or ``S x N x in``) may carry the stack dimension."""
+    if W.ndim == 2:
+        if b is None or b.ndim == 1:
+            return F.linear(h, W, b)
+        return torch.baddbmm(b[:, None, :], h.expand(b.shape[0], *h.shape[-2:]),
+                             W.T.expand(b.shape[0], *W.T.shape))
+    h = h.expand(W.shape[0], *h.shape[-2:])
+    if b is None:
+        return torch.bmm(h, W.mT)
+    return torch.baddbmm(b[..., None, :], h, W.mT)
 
 
 class FunctionalModel:
@@ -107,6 +187,7 @@ class FunctionalModel:
                                  "other")
             self.groups[prefix] = slice(first, start + size)
             start += size
+        self._plan = _sequential_plan(module, self.names, self.forward_kwargs)
 
     def prior_std(self, like: Tensor) -> Tensor:
         """Per-entry prior standard deviations, a ``P`` vector (dtype of ``like``)."""
@@ -141,15 +222,38 @@ class FunctionalModel:
         out = functional_call(self.module, self.unflatten(theta), (flat,), self.forward_kwargs)
         return out.reshape(*X.shape[:-1], out.shape[-1])
 
+    def _fast(self) -> bool:
+        # Forward hooks (e.g. added after construction) run on the generic path only.
+        return self._plan is not None and not any(
+            layer._forward_hooks or layer._forward_pre_hooks
+            for layer in (self.module, *(step[1] for step in self._plan)))
+
+    def _fast_call(self, theta: Tensor, X: Tensor) -> Tensor:
+        params = self.unflatten(theta)
+        h = X.reshape(-1, X.shape[-1])
+        for kind, layer, first, second in self._plan:
+            if kind == "act":
+                h = first(h)
+                continue
+            W = layer.weight if first is None else params[first]
+            b = layer.bias if second is None else params[second]
+            h = _linear(h, W, b)
+        return h.reshape(*theta.shape[:-1], *X.shape[:-1], h.shape[-1])
+
     def __call__(self, theta: Tensor, X: Tensor) -> Tensor:
         """Outputs at ``... x n x d`` inputs: ``... x n x k`` for a ``P`` vector ``theta``, and
-        ``S x ... x n x k`` for an ``S x P`` stack (``torch.func.vmap`` over the stack)."""
-        if theta.ndim == 1:
-            return self._call(theta, X)
-        if theta.ndim != 2:
+        ``S x ... x n x k`` for an ``S x P`` stack (``torch.func.vmap`` over the stack, or
+        batched matrix products for a sequential MLP)."""
+        if theta.ndim not in (1, 2):
             raise ValueError(f"theta: expected P or S x P, got shape {tuple(theta.shape)}")
-        if theta.shape[0] == 1:  # vmap's overhead doubled a one-network MAP fit
-            return self._call(theta[0], X).unsqueeze(0)
+        fast = self._fast()
+        call = self._fast_call if fast else self._call
+        if theta.ndim == 1:
+            return call(theta, X)
+        if theta.shape[0] == 1:  # one network: 2-D products, no vmap or batched products
+            return call(theta[0], X).unsqueeze(0)
+        if fast:
+            return self._fast_call(theta, X)
         return vmap(self._call, in_dims=(0, None))(theta, X)
 
     def jacobian(self, theta: Tensor, X: Tensor) -> tuple[Tensor, Tensor]:
@@ -158,9 +262,15 @@ class FunctionalModel:
         Returns ``f`` (``... x n``) and ``J = df/dtheta`` (``... x n x P``); both are
         differentiable in ``X``. Rows are independent, so each row's gradient is taken alone
         (``torch.func.vmap`` of ``jacrev`` over rows, ``O(n P)``; ``jacrev`` of all ``n``
-        outputs at once would cost ``O(n^2 P)``).
+        outputs at once would cost ``O(n^2 P)``). A sequential MLP backpropagates
+        ``delta_l`` for all rows at once instead.
         """
+        if theta.ndim != 1:
+            raise ValueError(f"theta: expected a P vector, got shape {tuple(theta.shape)}")
         flat = X.reshape(-1, X.shape[-1])
+        if self._fast():
+            f, J = self._fast_jacobian(theta, flat)
+            return f.reshape(X.shape[:-1]), J.reshape(*X.shape[:-1], self.n_params)
 
         def row(x: Tensor) -> tuple[Tensor, Tensor]:
             def f(th: Tensor) -> tuple[Tensor, Tensor]:
@@ -172,6 +282,36 @@ class FunctionalModel:
 
         J, out = vmap(row)(flat)
         return out.reshape(X.shape[:-1]), J.reshape(*X.shape[:-1], self.n_params)
+
+    def _fast_jacobian(self, theta: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        params = self.unflatten(theta)
+        saved = []  # each layer's input (and an activation's output)
+        for kind, layer, first, second in self._plan:
+            if kind == "act":
+                out = first(h)
+                saved.append((h, out))
+                h = out
+                continue
+            W = layer.weight if first is None else params[first]
+            b = layer.bias if second is None else params[second]
+            saved.append((h, W))
+            h = F.linear(h, W, b)
+        delta = torch.zeros_like(h)  # df/dh of the first output, f = h[:, 0]
+        delta[:, 0] = 1
+        pieces: dict[str, Tensor] = {}
+        for (kind, _, first, second), (inp, other) in zip(reversed(self._plan),
+                                                          reversed(saved)):
+            if len(pieces) == len(self.names):
+                break
+            if kind == "act":
+                delta = delta * second(inp, other)
+                continue
+            if first is not None:
+                pieces[first] = (delta[:, :, None] * inp[:, None, :]).flatten(1)
+            if second is not None:
+                pieces[second] = delta
+            delta = delta @ other
+        return h[:, 0], torch.cat([pieces[name] for name in self.names], -1)
 
     def group_inputs(self, theta: Tensor, X: Tensor, prefix: str) -> Tensor:
         """The input of submodule ``prefix`` at ``theta``, flattened to ``N x fan_in``."""
