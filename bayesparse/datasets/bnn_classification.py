@@ -41,6 +41,18 @@ class Split:
 def load_digits_split(test_size: float = 0.2, random_state: int | None = 0) -> Split:
     """sklearn's 8x8 digits, pixels scaled to [0, 1], stratified train/test split.
 
+    Parameters
+    ----------
+    test_size : float, default=0.2
+        Fraction of the 1797 images put in the test set.
+    random_state : int or None, default=0
+        Seed of the stratified split.
+
+    Returns
+    -------
+    Split
+        float32 images ``n x 64``, int64 labels in 0..9, ``input_shape`` ``(1, 8, 8)``.
+
     Examples
     --------
     >>> load_digits_split().X_test.shape
@@ -59,6 +71,18 @@ def load_mnist1d(n_samples: int = 5000, seed: int = 42) -> Split:
 
     ``make_dataset`` reseeds numpy's and Python's global generators; their states are
     restored afterwards so loading has no side effect on the caller's randomness.
+
+    Parameters
+    ----------
+    n_samples : int, default=5000
+        Total number of sequences (at least 10), split 80/20 into train and test.
+    seed : int, default=42
+        Seed of the generator.
+
+    Returns
+    -------
+    Split
+        float32 sequences ``n x 40``, int64 labels in 0..9, ``input_shape`` ``(1, 1, 40)``.
 
     Examples
     --------

@@ -104,7 +104,18 @@ class GPPrior:
                 for name in ("lengthscale", "outputscale", "noise")}
 
     def base_kernel(self, batch_shape: tuple[int, ...] = ()) -> gpytorch.kernels.Kernel:
-        """A fresh gpytorch kernel of this family (unit outputscale), float64."""
+        """A fresh gpytorch kernel of this family (unit outputscale), float64.
+
+        Parameters
+        ----------
+        batch_shape : tuple of int, default=()
+            Batch shape of the kernel's hyperparameters.
+
+        Returns
+        -------
+        gpytorch.kernels.Kernel
+            ``RBFKernel`` or ``MaternKernel(nu=2.5)`` in float64.
+        """
         if self.kernel == "rbf":
             k = gpytorch.kernels.RBFKernel(batch_shape=torch.Size(batch_shape))
         else:

@@ -20,7 +20,18 @@ __all__ = ["make_gap_regression", "gap_regression_truth"]
 
 
 def gap_regression_truth(x: np.ndarray) -> np.ndarray:
-    """Noise-free target ``sin(3x) + 0.3 x``."""
+    """Noise-free target ``sin(3x) + 0.3 x``.
+
+    Parameters
+    ----------
+    x : ndarray
+        Inputs, any shape.
+
+    Returns
+    -------
+    ndarray
+        The target at ``x``, same shape.
+    """
     return np.sin(3 * x) + 0.3 * x
 
 
@@ -28,6 +39,22 @@ def make_gap_regression(
     n_samples: int = 200, noise: float = 0.1, random_state: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n_samples`` noisy points on ``[-3, -1] U [1, 3]``.
+
+    Parameters
+    ----------
+    n_samples : int, default=200
+        Number of points (positive).
+    noise : float, default=0.1
+        Standard deviation of the Gaussian noise added to :func:`gap_regression_truth`.
+    random_state : int or None, default=None
+        Seed of the generator.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 1), float32
+        Inputs, uniform on the two intervals.
+    y : ndarray of shape (n_samples,), float32
+        Noisy targets.
 
     Examples
     --------

@@ -116,7 +116,22 @@ class SparseLayer(Protocol):
         optimizer: torch.optim.Optimizer | None = None,
     ) -> torch.Tensor:
         """Move to ``support``, reading values from full matrices and remapping ``optimizer``'s
-        state; return each new entry's old position (-1 if added)."""
+        state; return each new entry's old position (-1 if added).
+
+        Parameters
+        ----------
+        support : SparseTensor
+            New pattern with the same ``nnz``.
+        mu_full, rho_full : torch.Tensor, shape ``out x fan_in``
+            Values to read on the new support.
+        optimizer : torch.optim.Optimizer, optional
+            Its per-weight state is permuted to the new positions.
+
+        Returns
+        -------
+        torch.Tensor
+            For each new entry, its position in the old values, or -1 for an added weight.
+        """
         ...
 
 
@@ -358,7 +373,22 @@ class GaussianNLL(nn.Module):
     def forward(
         self, out: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Mean NLL of ``y`` under ``N(out, exp(log_std)^2)``, or its ``weight``-ed mean."""
+        """Mean NLL of ``y`` under ``N(out, exp(log_std)^2)``, or its ``weight``-ed mean.
+
+        Parameters
+        ----------
+        out : torch.Tensor
+            Predicted means, flattened to ``y.numel()`` entries.
+        y : torch.Tensor
+            Targets.
+        weight : torch.Tensor, optional
+            Per-example weights (``y.numel()`` entries); the mean of ``weight * nll`` is taken.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar loss (full Gaussian NLL, constant included).
+        """
         var = torch.exp(2 * self.log_std).expand(y.numel())
         if weight is None:
             return F.gaussian_nll_loss(out.reshape(-1), y.reshape(-1), var, full=True)

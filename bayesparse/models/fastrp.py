@@ -212,6 +212,23 @@ class FastRP:
 
         With a ``dask.distributed`` ``client`` the propagation runs over ``n_blocks`` row blocks
         of ``A`` on the cluster (:func:`fastrp_dask`).
+
+        Parameters
+        ----------
+        A : graph
+            scipy.sparse matrix, SparseTensor, networkx graph or edge list; see
+            :func:`adjacency_matrix`.
+        y : None
+            Ignored (scikit-learn API).
+        client : dask.distributed.Client, optional
+            Run the propagation on this cluster; ``None`` runs it locally.
+        n_blocks : int, default=2
+            Number of row blocks of ``A`` when ``client`` is given.
+
+        Returns
+        -------
+        FastRP
+            ``self``, with ``embedding_`` of shape ``(n_nodes, n_components)``.
         """
         weights = _check_params(
             self.n_components, self.iteration_weights, self.normalization_strength
@@ -230,7 +247,22 @@ class FastRP:
         return self
 
     def fit_transform(self, A: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
-        """Fit and return ``embedding_`` (n_nodes x n_components)."""
+        """Fit and return ``embedding_`` (n_nodes x n_components).
+
+        Parameters
+        ----------
+        A : graph
+            Anything :func:`adjacency_matrix` accepts.
+        y : None
+            Ignored (scikit-learn API).
+        **kwargs
+            ``client`` and ``n_blocks``, passed to :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of shape (n_nodes, n_components)
+            The node embedding.
+        """
         return self.fit(A, y, **kwargs).embedding_
 
 

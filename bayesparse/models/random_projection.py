@@ -113,7 +113,20 @@ class VerySparseRandomProjection(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> VerySparseRandomProjection:
-        """Draw the projection matrix for ``X``'s number of features."""
+        """Draw the projection matrix for ``X``'s number of features.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or torch.Tensor of shape (n_samples, n_features)
+            Only its shape is used (``n_samples`` sets ``n_components="auto"``).
+        y : None
+            Ignored (scikit-learn API).
+
+        Returns
+        -------
+        VerySparseRandomProjection
+            ``self``, with ``components_`` (``n_components_ x n_features``) and ``density_``.
+        """
         X = validate_data(
             self, _to_sklearn(X), accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
         )
@@ -143,7 +156,18 @@ class VerySparseRandomProjection(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Any) -> Any:
-        """Project ``X``; torch input gives a torch tensor, sparse input a CSR matrix."""
+        """Project ``X``; torch input gives a torch tensor, sparse input a CSR matrix.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or torch.Tensor of shape (n_samples, n_features)
+            Data to project.
+
+        Returns
+        -------
+        ndarray, scipy CSR matrix or torch.Tensor of shape (n_samples, n_components_)
+            ``X R^T``; a dense array for sparse input when ``dense_output=True``.
+        """
         check_is_fitted(self)
         if isinstance(X, torch.Tensor):
             if X.ndim != 2 or X.shape[1] != self.components_.shape[1]:

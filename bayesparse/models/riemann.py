@@ -146,7 +146,19 @@ class BarDistribution(nn.Module):
         return torch.where(y < b[1], left, torch.where(y >= b[K - 1], right, inner))
 
     def nll(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Negative log density, the prior-fitting loss (Müller et al. 2022, Eq. 2)."""
+        """Negative log density, the prior-fitting loss (Müller et al. 2022, Eq. 2).
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (..., K)
+            Unnormalized bucket log-probabilities, ``K = n_buckets``.
+        y : torch.Tensor of shape (...)
+            Targets.
+
+        Returns
+        -------
+        torch.Tensor of shape (...)
+        """
         return -self.log_prob(logits, y)
 
     def _first_moments(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,18 +175,52 @@ class BarDistribution(nn.Module):
         return m1, m2
 
     def mean(self, logits: torch.Tensor) -> torch.Tensor:
-        """Predictive mean ``sum_b p_b E[y | bucket b]``, shape ``logits.shape[:-1]``."""
+        """Predictive mean ``sum_b p_b E[y | bucket b]``, shape ``logits.shape[:-1]``.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (..., K)
+            Unnormalized bucket log-probabilities, ``K = n_buckets``.
+
+        Returns
+        -------
+        torch.Tensor of shape (...)
+        """
         p = self._probs(logits)
         return p @ self._first_moments()[0].to(p.dtype)
 
     def variance(self, logits: torch.Tensor) -> torch.Tensor:
-        """Predictive variance from the per-bucket second moments."""
+        """Predictive variance from the per-bucket second moments.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (..., K)
+            Unnormalized bucket log-probabilities, ``K = n_buckets``.
+
+        Returns
+        -------
+        torch.Tensor of shape (...)
+            Non-negative variances.
+        """
         p = self._probs(logits)
         m1, m2 = (m.to(p.dtype) for m in self._first_moments())
         return (p @ m2 - (p @ m1) ** 2).clamp_min(0)
 
     def cdf(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Cumulative distribution function at ``y`` (shape ``logits.shape[:-1]``)."""
+        """Cumulative distribution function at ``y`` (shape ``logits.shape[:-1]``).
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (..., K)
+            Unnormalized bucket log-probabilities, ``K = n_buckets``.
+        y : torch.Tensor of shape (...)
+            Points at which to evaluate the CDF.
+
+        Returns
+        -------
+        torch.Tensor of shape (...)
+            Values in [0, 1].
+        """
         p = self._probs(logits)
         b, w, K = self.borders, self.widths, self.n_buckets
         y = y.to(p.dtype)
@@ -222,11 +268,33 @@ class BarDistribution(nn.Module):
         return out.to(logits.dtype)
 
     def median(self, logits: torch.Tensor) -> torch.Tensor:
-        """Predictive median, ``icdf(logits, 0.5)``."""
+        """Predictive median, ``icdf(logits, 0.5)``.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (..., K)
+            Unnormalized bucket log-probabilities, ``K = n_buckets``.
+
+        Returns
+        -------
+        torch.Tensor of shape (...)
+        """
         return self.icdf(logits, 0.5)
 
     def quantiles(self, logits: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-        """Quantiles at each level of ``levels`` (1-D), shape ``(*logits.shape[:-1], L)``."""
+        """Quantiles at each level of ``levels`` (1-D), shape ``(*logits.shape[:-1], L)``.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (..., K)
+            Unnormalized bucket log-probabilities, ``K = n_buckets``.
+        levels : torch.Tensor or array-like of shape (L,)
+            Levels in (0, 1); flattened.
+
+        Returns
+        -------
+        torch.Tensor of shape (..., L)
+        """
         levels = torch.as_tensor(levels, dtype=torch.float64).flatten()
         return torch.stack([self.icdf(logits, float(lv)) for lv in levels], -1)
 

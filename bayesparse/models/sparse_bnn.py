@@ -186,6 +186,23 @@ class BayesNet(nn.Module):
     def forward(
         self, x: torch.Tensor, mode: str = "lrt", generator: torch.Generator | None = None
     ) -> torch.Tensor:
+        """One stochastic forward pass (implemented by subclasses).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch of ``n`` inputs.
+        mode : {"lrt", "sample", "mean"}, default="lrt"
+            ``"lrt"``: local reparameterization (training); ``"sample"``: one weight sample
+            shared by the batch; ``"mean"``: the posterior mean weights.
+        generator : torch.Generator, optional
+            Source of the Gaussian noise.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_outputs)
+            Outputs (e.g. logits).
+        """
         raise NotImplementedError
 
 
@@ -253,6 +270,23 @@ class BayesMLP(BayesNet):
     def forward(
         self, x: torch.Tensor, mode: str = "lrt", generator: torch.Generator | None = None
     ) -> torch.Tensor:
+        """One stochastic forward pass; inputs are flattened per example.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch of ``n`` inputs, any trailing shape (flattened to ``n x n_in``).
+        mode : {"lrt", "sample", "mean"}, default="lrt"
+            ``"lrt"``: local reparameterization (training); ``"sample"``: one weight sample
+            shared by the batch; ``"mean"``: the posterior mean weights.
+        generator : torch.Generator, optional
+            Source of the Gaussian noise.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_outputs)
+            Outputs (e.g. logits).
+        """
         x = x.reshape(x.shape[0], -1)
         for i, layer in enumerate(self.layers):
             x = layer(x, mode, generator)
@@ -348,6 +382,23 @@ class BayesCNN(BayesNet):
     def forward(
         self, x: torch.Tensor, mode: str = "lrt", generator: torch.Generator | None = None
     ) -> torch.Tensor:
+        """One stochastic forward pass: conv + ReLU (+ max-pool) blocks, then the linear head.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch of ``n`` inputs, reshaped to ``(n, *input_shape)``.
+        mode : {"lrt", "sample", "mean"}, default="lrt"
+            ``"lrt"``: local reparameterization (training); ``"sample"``: one weight sample
+            shared by the batch; ``"mean"``: the posterior mean weights.
+        generator : torch.Generator, optional
+            Source of the Gaussian noise.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_outputs)
+            Outputs (e.g. logits).
+        """
         x = x.reshape(x.shape[0], *self.input_shape)
         for conv, pool in zip(self.convs, self.pools):
             x = F.relu(conv(x, mode, generator))

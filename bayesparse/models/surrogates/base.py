@@ -150,7 +150,25 @@ class EnsembleSurrogate(SurrogateData, EnsembleModel):
     def posterior(self, X: Tensor, output_indices: list[int] | None = None,
                   posterior_transform: PosteriorTransform | None = None,
                   **kwargs: Any) -> NetworkEnsemblePosterior:
-        """The ensemble posterior at ``batch x q x d`` inputs (before transforms)."""
+        """The ensemble posterior at ``batch x q x d`` inputs (before transforms).
+
+        Parameters
+        ----------
+        X : Tensor of shape (batch, q, d)
+            Inputs in the original (untransformed) space.
+        output_indices : list of int, optional
+            Outputs to keep; all by default.
+        posterior_transform : PosteriorTransform, optional
+            Applied to the ensemble posterior before returning.
+        **kwargs
+            Passed to BoTorch's ``EnsembleModel.posterior``.
+
+        Returns
+        -------
+        NetworkEnsemblePosterior
+            Members' values ``batch x S x q x m`` with ``ensemble_weights`` (or the transformed
+            posterior).
+        """
         self._check_columns(X)
         post = super().posterior(X, output_indices=output_indices, **kwargs)
         post = NetworkEnsemblePosterior(values=post.values, weights=self.ensemble_weights)

@@ -51,6 +51,22 @@ class FeatureKernel(Kernel):
         self.extractor, self.base_kernel = extractor, base_kernel
 
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params: Any) -> Tensor:
+        """Base kernel between the features of ``x1`` and ``x2``.
+
+        Parameters
+        ----------
+        x1 : Tensor of shape (..., n, d)
+        x2 : Tensor of shape (..., m, d)
+            Its features are not recomputed when it is ``x1`` itself.
+        diag : bool, default=False
+            Return only the diagonal (``n == m``).
+        **params
+            Passed to ``base_kernel.forward``.
+
+        Returns
+        -------
+        Tensor of shape (..., n, m), or (..., n) when ``diag``
+        """
         z1 = self.extractor(x1)
         z2 = z1 if x2 is x1 else self.extractor(x2)
         return self.base_kernel.forward(z1, z2, diag=diag, **params)
@@ -71,7 +87,18 @@ class SkipFeatures(nn.Module):
         self.mlp = mlp
 
     def forward(self, x: Tensor) -> Tensor:
-        """``... x d`` -> ``... x (d + k)``."""
+        """``... x d`` -> ``... x (d + k)``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (..., d)
+            Inputs.
+
+        Returns
+        -------
+        Tensor of shape (..., d + k)
+            The inputs concatenated with the MLP's ``k`` features.
+        """
         return torch.cat([x, self.mlp(x)], -1)
 
 

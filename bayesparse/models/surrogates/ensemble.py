@@ -122,7 +122,18 @@ class DeepEnsemble(SampledMLP):
         return self
 
     def predictive_variance(self, X: Tensor) -> Tensor:
-        """Mixture variance of ``y`` incl. the members' noise (standardized scale), ``n x m``."""
+        """Mixture variance of ``y`` incl. the members' noise (standardized scale), ``n x m``.
+
+        Parameters
+        ----------
+        X : Tensor of shape (n, d)
+            Inputs in the original space (the input transform is applied).
+
+        Returns
+        -------
+        Tensor of shape (n, m)
+            ``mean_s(var_s + mu_s^2) - mean_s(mu_s)^2`` over the members ``s``.
+        """
         out = self.model(self.theta_.to(X), self.transform_inputs(X))
         m = self._num_outputs
         mean, var = out[..., :m], softplus(out[..., m:]) + 1e-6

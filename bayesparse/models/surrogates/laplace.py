@@ -184,7 +184,27 @@ class LaplaceBNN(SurrogateData, Model):
                   observation_noise: bool | Tensor = False,
                   posterior_transform: PosteriorTransform | None = None,
                   **kwargs: Any) -> GPyTorchPosterior:
-        """Joint Gaussian posterior over ``batch x q x d`` inputs."""
+        """Joint Gaussian posterior over ``batch x q x d`` inputs.
+
+        Parameters
+        ----------
+        X : Tensor of shape (batch, q, d)
+            Inputs in the original space.
+        output_indices : list of int, optional
+            Only ``[0]`` (the model has one output).
+        observation_noise : bool or Tensor, default=False
+            ``True`` adds the fitted noise variance; a tensor ``batch x q x 1`` adds that
+            noise variance.
+        posterior_transform : PosteriorTransform, optional
+            Applied to the posterior before returning.
+        **kwargs
+            Ignored (BoTorch API).
+
+        Returns
+        -------
+        GPyTorchPosterior
+            Multivariate normal over the ``q`` points, on the outcome scale.
+        """
         if self.laplace_ is None:
             raise RuntimeError("LaplaceBNN: call fit() before posterior()")
         if output_indices is not None and list(output_indices) != [0]:

@@ -77,7 +77,23 @@ def mlp_model(d_in: int, hidden: Sequence[int], d_out: int, prior_var: float,
 
 def prior_init(model: FunctionalModel, n: int, generator: torch.Generator,
                dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """``n`` starting points: prior draws of the weights, biases at zero (``n x P``)."""
+    """``n`` starting points: prior draws of the weights, biases at zero (``n x P``).
+
+    Parameters
+    ----------
+    model : FunctionalModel
+        The network whose prior is sampled (``sample_prior``, ``unflatten``).
+    n : int
+        Number of draws.
+    generator : torch.Generator
+        Source of the prior draws.
+    dtype : torch.dtype, default=torch.float64
+
+    Returns
+    -------
+    torch.Tensor of shape (n, P)
+        Flat parameter vectors, ``P`` the number of parameters.
+    """
     theta = model.sample_prior(n, generator, dtype)
     for value in model.unflatten(theta).values():
         if value.ndim == 2:  # n x out: a bias

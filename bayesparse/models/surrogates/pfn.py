@@ -107,7 +107,26 @@ class PFNSurrogate(Model):
     def posterior(self, X: Tensor, output_indices: list[int] | None = None,
                   observation_noise: bool | Tensor = False,
                   posterior_transform: Any = None, **kwargs: Any) -> GPyTorchPosterior:
-        """Moment-matched Gaussian posterior at ``X`` (``batch x q x d``)."""
+        """Moment-matched Gaussian posterior at ``X`` (``batch x q x d``).
+
+        Parameters
+        ----------
+        X : Tensor of shape (batch, q, d)
+            Query inputs; the fitted data are the PFN's context.
+        output_indices : list of int, optional
+            Ignored (one output).
+        observation_noise : bool or Tensor, default=False
+            Ignored.
+        posterior_transform : callable, optional
+            Applied to the posterior before returning.
+        **kwargs
+            Ignored (BoTorch API).
+
+        Returns
+        -------
+        GPyTorchPosterior
+            Independent normals with the bar distribution's mean and variance, unstandardized.
+        """
         Xt, yt = self.context_
         flat = X.reshape(1, -1, X.shape[-1]).float()
         logits = self.pfn_(Xt, yt, flat)[0]

@@ -88,7 +88,18 @@ class SampledMLP(EnsembleSurrogate):
         """Fit the posterior samples ``theta_`` and return ``self``."""
 
     def forward(self, X: Tensor) -> Tensor:
-        """All members' outputs: ``batch x n x d`` -> ``batch x S x n x m``."""
+        """All members' outputs: ``batch x n x d`` -> ``batch x S x n x m``.
+
+        Parameters
+        ----------
+        X : Tensor of shape (batch, n, d)
+            Inputs (already transformed).
+
+        Returns
+        -------
+        Tensor of shape (batch, S, n, m)
+            Outputs of the ``S`` parameter samples.
+        """
         if self.theta_ is None:
             raise RuntimeError(f"{type(self).__name__}: call fit() before posterior()")
         self._check_columns(X)

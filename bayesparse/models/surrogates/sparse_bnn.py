@@ -98,7 +98,18 @@ class SparseBNN(EnsembleSurrogate):
         return self
 
     def forward(self, X: Tensor) -> Tensor:
-        """``S`` weight draws' outputs: ``batch x n x d`` -> ``batch x S x n x 1``."""
+        """``S`` weight draws' outputs: ``batch x n x d`` -> ``batch x S x n x 1``.
+
+        Parameters
+        ----------
+        X : Tensor of shape (batch, n, d)
+            Inputs (already transformed).
+
+        Returns
+        -------
+        Tensor of shape (batch, S, n, 1)
+            Outputs of the network under ``S`` fixed-seed weight samples.
+        """
         if self.net_ is None:
             raise RuntimeError("SparseBNN: call fit() before posterior()")
         self._check_columns(X)
