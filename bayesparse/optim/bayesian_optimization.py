@@ -97,6 +97,26 @@ def fit_surrogate(surrogate: str | Callable[..., Model], train_X: Tensor, train_
     A callable is called as ``surrogate(train_X, train_Y, random_state=...)`` and must return
     a fitted botorch ``Model`` (``TypeError`` otherwise). Single-output surrogates are fitted
     per column and joined in a ``ModelList`` when ``train_Y`` has several columns.
+
+    Parameters
+    ----------
+    surrogate : str or callable
+        ``"gp"`` (botorch ``SingleTaskGP``), a key of :data:`SURROGATES`, or a callable
+        ``(train_X, train_Y, random_state=..., **options) -> Model``.
+    train_X : Tensor of shape (n, d)
+        Training inputs.
+    train_Y : Tensor of shape (n, m)
+        Training targets (botorch's maximization scale).
+    random_state : int or None, default=None
+        Seed of the fit (``None``: seed 0 for the GP, the surrogate's default otherwise).
+    **options
+        Keyword arguments of the surrogate's constructor or of the callable (unused by
+        ``"gp"``).
+
+    Returns
+    -------
+    Model
+        The fitted botorch model (a ``ModelList`` of per-column fits when needed).
     """
     if callable(surrogate):
         model = surrogate(train_X, train_Y, random_state=random_state, **options)
@@ -477,16 +497,46 @@ def minimize(f: Callable[[Tensor], Tensor], bounds: Tensor, *,
     :class:`BayesianOptimizer` for every argument (``maximize``, ``on_nan``, ``executor``)
     and :meth:`BayesianOptimizer.run` for ``budget`` and ``history``.
 
-    Raises
-    ------
-    BOError
-        When ``f`` raises or (``on_nan="raise"``) returns NaN/inf; ``err.result`` holds every
-        evaluation so far, to resume with ``minimize(..., history=err.result)``.
+    Parameters
+    ----------
+    f : callable
+        ``f(X)`` for ``n x d`` inputs returns ``n`` values or ``n x (m + c)``: ``m``
+        objectives then ``c`` constraint values (feasible when ``<= 0``).
+    bounds : Tensor of shape (2, d)
+        Lower and upper bounds of the box.
+    surrogate : str or callable, default="gp"
+        ``"gp"``, a key of :data:`SURROGATES`, ``"random"`` (Sobol search) or a callable
+        ``(train_X, train_Y, random_state=...) -> Model`` (fitted).
+    acquisition : str, default="qlogei"
+        ``"qlogei"``, ``"qucb"``, ``"qlognei"`` or ``"qlognehvi"`` (several objectives; chosen
+        automatically when ``ref_point`` is given).
+    n_init : int, default=10
+        Sobol initial points.
+    budget : int, default=50
+        Total number of evaluations, including those in ``history``.
+    q : int, default=1
+        Candidates per iteration (sequential greedy).
+    random_state : int or None, default=None
+        Seed of the Sobol design, base samples, surrogates and restarts.
+    history : BOResult, optional
+        Earlier evaluations to resume from (not re-evaluated).
+    **kwargs
+        The other keyword arguments of :class:`BayesianOptimizer`: ``n_constraints`` (number
+        of trailing constraint columns), ``ref_point`` (for several objectives),
+        ``num_restarts`` and ``raw_samples`` (``optimize_acqf`` strength), ``mc_samples``,
+        ``beta`` (qUCB), ``acq_options``, ``surrogate_options``, ``progress`` (tqdm bar),
+        ``maximize``, ``on_nan`` (``"raise"`` or ``"skip"``) and ``executor``.
 
     Returns
     -------
     BOResult
         Evaluated points, values, best-so-far curve and timings.
+
+    Raises
+    ------
+    BOError
+        When ``f`` raises or (``on_nan="raise"``) returns NaN/inf; ``err.result`` holds every
+        evaluation so far, to resume with ``minimize(..., history=err.result)``.
     """
     return BayesianOptimizer(f, bounds, surrogate=surrogate, acquisition=acquisition,
                              n_init=n_init, q=q, random_state=random_state,

@@ -306,9 +306,9 @@ def sinkhorn_newton_sparse2(
 ) -> Any:
     r"""Entropic OT loss ``<P, M>`` by SNS, like ``ot.sinkhorn2``; differentiable for torch.
 
-    Same parameters as :func:`sinkhorn_newton_sparse`. The value is the linear cost
-    ``<P, M>`` of the entropic plan (``ot.sinkhorn2``'s value). With torch inputs, ``grad``
-    chooses its gradient as ``ot.solve(..., grad=...)`` does:
+    The parameters are those of :func:`sinkhorn_newton_sparse` plus ``grad``. The value is
+    the linear cost ``<P, M>`` of the entropic plan (``ot.sinkhorn2``'s value). With torch
+    inputs, ``grad`` chooses its gradient as ``ot.solve(..., grad=...)`` does:
 
     * ``"autodiff"`` (default): the exact gradient of ``<P(a, b, M), M>``, by implicit
       differentiation of the plan (module notes, Eq. 3) — what ``ot.sinkhorn2`` gives by
@@ -319,6 +319,41 @@ def sinkhorn_newton_sparse2(
       ``d/db = beta - mean(beta)``: free, but it differs from the gradient of ``<P, M>`` by
       ``O(reg)`` (0.9-7% in our tests at reg 0.2).
     * ``"detach"``: no gradient.
+
+    Parameters
+    ----------
+    a : array or tensor, shape ``n``
+        Source weights (non-negative). Empty (``[]``) means uniform ``1/n``.
+    b : array or tensor, shape ``m`` or ``m x k``
+        Target weights, same total mass as ``a``. Empty means uniform ``1/m``. A 2-D ``b``
+        holds ``k`` histograms, giving ``k`` losses.
+    M : array or tensor, shape ``n x m``
+        Cost matrix (finite), same backend as ``a`` and ``b`` (numpy or torch).
+    reg : float
+        Entropic regularization, ``> 0``.
+    method : str, default "sinkhorn_newton_sparse"
+        For compatibility with ``ot.sinkhorn2``: POT's Sinkhorn method names are accepted and
+        ignored; other values raise ``ValueError``.
+    numItermax : int, default 1000
+        Cap on all iterations together (Sinkhorn and Newton, all epsilon-scaling stages).
+    stopThr : float, default 1e-9
+        Stop when ``||P1 - a||_1 + ||P^T 1 - b||_1 < stopThr``.
+    warmup : "auto" or int, default "auto"
+        ``"auto"`` switches to Newton on the measured Sinkhorn rate; an integer runs exactly
+        that many Sinkhorn iterations first.
+    sparsity : float, default 1e-6
+        Fraction of each row's plan mass the sparsified Hessian may drop, in ``[0, 1)``.
+    epsilon_scaling : "auto", float in (0, 1) or None, default "auto"
+        Solve a decreasing schedule of ``reg`` first (``"auto"``: when ``reg < range(M) /
+        500``); a float sets the ratio between stages; ``None`` solves at ``reg`` directly.
+    verbose : bool, default False
+        Print progress.
+    log : bool, default False
+        Also return a dict of diagnostics.
+    on_fail : {"raise", "warn", "ignore"}, default "raise"
+        What to do when ``stopThr`` is not reached, as in :func:`sinkhorn_newton_sparse`.
+    grad : {"autodiff", "envelope", "detach"}, default "autodiff"
+        Gradient of the torch loss (above).
 
     Returns
     -------

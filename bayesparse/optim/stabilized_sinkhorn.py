@@ -114,6 +114,13 @@ class StabilizedKernel:
 
         ``g`` is kept and ``f`` set to the soft c-transform of ``g`` (rows of the plan sum to
         ``a``); the scalings restart at one. One ``exp`` over the ``n x m`` kernel.
+
+        Parameters
+        ----------
+        reg : float
+            New entropic regularization (> 0).
+        a : ndarray, shape ``n``
+            Source weights, the row sums of the rebuilt plan.
         """
         self.g = self.g + self.reg * np.log(self.v)
         self.reg = float(reg)
@@ -130,7 +137,18 @@ class StabilizedKernel:
         self.n_absorb += 1
 
     def absorb(self, force: bool = False) -> bool:
-        """Move the scalings into the potentials if they left the safe range (or ``force``)."""
+        """Move the scalings into the potentials if they left the safe range (or ``force``).
+
+        Parameters
+        ----------
+        force : bool, default False
+            Absorb even when ``u`` and ``v`` are inside ``(exp(-TAU), exp(TAU))``.
+
+        Returns
+        -------
+        bool
+            Whether the kernel was rebuilt.
+        """
         u, v = self.u, self.v
         if not force and u.max() < _HI and u.min() > _LO and v.max() < _HI and v.min() > _LO:
             return False
@@ -180,6 +198,28 @@ class StabilizedKernel:
         ``||P 1 - a||_1`` on both marginals is read off the product ``G v`` the next ``u``
         update needs anyway: checking costs nothing. ``stop(errors)`` may end the loop early
         (the warm-up's switch rule); ``times`` receives ``clock()`` after each iteration.
+
+        Parameters
+        ----------
+        a : ndarray, shape ``n``
+            Source weights.
+        b : ndarray, shape ``m``
+            Target weights.
+        n_iter : int
+            Maximum number of iterations.
+        tol : float
+            Stop when the L1 marginal error is below ``tol``.
+        stop : callable, optional
+            ``stop(errors) -> bool`` on the errors so far; ``True`` ends the loop.
+        times : list of float, optional
+            Appended ``clock()`` after each iteration (with ``clock``).
+        clock : callable, optional
+            Time source, e.g. ``time.perf_counter``.
+
+        Returns
+        -------
+        list of float
+            ``||P 1 - a||_1`` after each iteration.
         """
         G, errs = self.G, []
         self.v = b / (G.T @ self.u)

@@ -206,7 +206,32 @@ def _prox_newton(X, data, indices, indptr, sparse, y, w, c, z, ws, a1, a2, fit_i
 
 
 def logistic_kkt(X, y, w, c, a1, a2, fit_intercept, z=None) -> tuple[float, np.ndarray]:
-    """Largest KKT violation and the per-feature scores at ``(w, c)`` (``z = X w + c``)."""
+    """Largest KKT violation and the per-feature scores at ``(w, c)`` (``z = X w + c``).
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix of shape (n, p)
+        Design.
+    y : ndarray of shape (n,)
+        Labels in {-1, +1}.
+    w : ndarray of shape (p,)
+        Coefficients.
+    c : float
+        Intercept.
+    a1, a2 : float
+        L1 and L2 penalty weights (objective in the module docstring).
+    fit_intercept : bool
+        Include the intercept's gradient in the violation.
+    z : ndarray of shape (n,), optional
+        Precomputed ``X w + c``.
+
+    Returns
+    -------
+    kkt : float
+        Largest violation over the features (and the intercept).
+    score : ndarray of shape (p,)
+        Distance of each ``-grad_j`` to the subdifferential of the penalty.
+    """
     if z is None:
         z = np.asarray(X @ w).ravel() + c
     g = -y * expit(-y * z) / len(y)

@@ -123,6 +123,17 @@ class LeastSquares(_LinearDatafit):
         self.curvature = 1.0 / self.s
 
     def value(self, z: np.ndarray) -> float:
+        """Datafit value ``||z - b||^2 / (2 s)`` from the state ``z = A x``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n, k)
+            State, the predictor ``A x``.
+
+        Returns
+        -------
+        float
+        """
         r = z - self.b
         return 0.5 * float(np.sum(r * r)) / self.s
 
@@ -149,12 +160,38 @@ class Logistic(_LinearDatafit):
         self.y = y[:, None]
 
     def value(self, z: np.ndarray) -> float:
+        """Datafit value ``sum_i log(1 + exp(-y_i z_i))`` from the state ``z = A x``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n, k)
+            State, the predictor ``A x``.
+
+        Returns
+        -------
+        float
+        """
         return -float(np.sum(log_expit(self.y * z)))
 
     def _dloss(self, z: np.ndarray) -> np.ndarray:
         return -self.y * expit(-self.y * z)
 
     def block_matrix(self, z: np.ndarray, idx: np.ndarray, exact: bool = False) -> np.ndarray:
+        """Block curvature: the bound ``A_b^T A_b / 4``, or the Hessian if ``exact``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n, 1)
+            State, the predictor ``A x``.
+        idx : ndarray of int
+            Rows of ``x`` in the block.
+        exact : bool, default=False
+            Return the exact Hessian ``A_b^T diag(s (1 - s)) A_b`` (``s = expit(z)``).
+
+        Returns
+        -------
+        ndarray of shape (len(idx), len(idx))
+        """
         if not exact:
             return super().block_matrix(z, idx)
         s = expit(z[:, 0])
@@ -189,6 +226,17 @@ class Softmax(_LinearDatafit):
         self.Y[np.arange(len(y)), y] = 1.0
 
     def value(self, z: np.ndarray) -> float:
+        """Datafit value ``sum_i [logsumexp(z_i) - z_{i, y_i}]`` from the state ``z = A X``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n, k)
+            State, the predictor ``A x``.
+
+        Returns
+        -------
+        float
+        """
         return float(np.sum(logsumexp(z, axis=1)) - np.sum(z * self.Y))
 
     def _dloss(self, z: np.ndarray) -> np.ndarray:
@@ -244,21 +292,81 @@ class GraphQuadratic:
         return (len(self.unlabelled), self.k)
 
     def init_state(self, x: np.ndarray) -> np.ndarray:
+        """State ``z = L_uu x`` (ridge included) for the unknowns ``x``.
+
+        Parameters
+        ----------
+        x : ndarray of shape (n_unlabelled, k)
+
+        Returns
+        -------
+        ndarray of shape (n_unlabelled, k)
+        """
         return np.asarray(self.Q @ x)
 
     def update_state(self, z: np.ndarray, idx: np.ndarray, d: np.ndarray) -> None:
+        """Update ``z`` in place after the rows ``idx`` of ``x`` moved by ``d``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_unlabelled, k)
+            State, modified in place.
+        idx : ndarray of int
+            Rows of ``x`` in the block.
+        d : ndarray of shape (len(idx), k)
+            Their change.
+        """
         z += np.asarray(self.Q[:, idx] @ d)
 
     def value_at(self, x: np.ndarray, z: np.ndarray) -> float:
+        """Objective ``x^T L_uu x / 2 - x^T W_ul Y_l`` (up to a constant).
+
+        Parameters
+        ----------
+        x : ndarray of shape (n_unlabelled, k)
+            Unknowns.
+        z : ndarray of shape (n_unlabelled, k)
+            Their state ``L_uu x``.
+
+        Returns
+        -------
+        float
+        """
         return float(0.5 * np.sum(x * z) - np.sum(x * self.c))
 
     def gradient(self, z: np.ndarray) -> np.ndarray:
+        """Gradient ``L_uu x - W_ul Y_l`` from the state.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_unlabelled, k)
+            State ``L_uu x``.
+
+        Returns
+        -------
+        ndarray of shape (n_unlabelled, k)
+        """
         return z - self.c
 
     def coordinate_lipschitz(self) -> np.ndarray:
         return self.Q.diagonal()
 
     def block_matrix(self, z: np.ndarray, idx: np.ndarray, exact: bool = False) -> np.ndarray:
+        """The block ``L_bb`` (the Hessian, whatever ``exact``).
+
+        Parameters
+        ----------
+        z : ndarray
+            State (unused: the objective is quadratic).
+        idx : ndarray of int
+            Rows of ``x`` in the block.
+        exact : bool, default=False
+            Unused.
+
+        Returns
+        -------
+        ndarray of shape (len(idx), len(idx))
+        """
         return self.Q[idx][:, idx].toarray()
 
     def solve(self) -> np.ndarray:
@@ -269,7 +377,20 @@ class GraphQuadratic:
 
 
 def datafit_value(datafit, x: np.ndarray, z: np.ndarray) -> float:
-    """``f(x)`` from the state ``z`` (label propagation also needs ``x``)."""
+    """``f(x)`` from the state ``z`` (label propagation also needs ``x``).
+
+    Parameters
+    ----------
+    datafit : LeastSquares, Logistic, Softmax or GraphQuadratic
+    x : ndarray of shape (d, k)
+        Variable.
+    z : ndarray
+        Its state (``datafit.init_state(x)``).
+
+    Returns
+    -------
+    float
+    """
     if isinstance(datafit, GraphQuadratic):
         return datafit.value_at(x, z)
     return datafit.value(z)
@@ -286,13 +407,47 @@ class NoPenalty:
     smooth = True
 
     def value(self, x: np.ndarray) -> float:
+        """Penalty value (zero).
+
+        Parameters
+        ----------
+        x : ndarray of shape (d, k)
+
+        Returns
+        -------
+        float
+        """
         return 0.0
 
     def prox(self, v: np.ndarray, step) -> np.ndarray:
+        """Proximal operator (the identity).
+
+        Parameters
+        ----------
+        v : ndarray
+            Point.
+        step : float or ndarray
+            Step size (broadcast against ``v``).
+
+        Returns
+        -------
+        ndarray, shape of ``v``
+        """
         return v
 
     def subdiff_distance(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
-        """Distance of ``-grad`` to the subdifferential, entrywise (KKT violation)."""
+        """Distance of ``-grad`` to the subdifferential at ``x``, entrywise (KKT violation).
+
+        Parameters
+        ----------
+        x : ndarray of shape (d, k)
+        grad : ndarray of shape (d, k)
+            Datafit gradient at ``x``.
+
+        Returns
+        -------
+        ndarray of shape (d, k)
+        """
         return np.abs(grad)
 
 
@@ -318,12 +473,47 @@ class L2:
         self.lam = _check_lam(lam)
 
     def value(self, x: np.ndarray) -> float:
+        """Penalty value ``lam ||x||^2 / 2``.
+
+        Parameters
+        ----------
+        x : ndarray of shape (d, k)
+
+        Returns
+        -------
+        float
+        """
         return 0.5 * self.lam * float(np.sum(x * x))
 
     def prox(self, v: np.ndarray, step) -> np.ndarray:
+        """Proximal operator ``v / (1 + lam step)``.
+
+        Parameters
+        ----------
+        v : ndarray
+            Point.
+        step : float or ndarray
+            Step size (broadcast against ``v``).
+
+        Returns
+        -------
+        ndarray, shape of ``v``
+        """
         return v / (1.0 + self.lam * step)
 
     def subdiff_distance(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """Distance of ``-grad`` to the subdifferential at ``x``, entrywise (KKT violation).
+
+        Parameters
+        ----------
+        x : ndarray of shape (d, k)
+        grad : ndarray of shape (d, k)
+            Datafit gradient at ``x``.
+
+        Returns
+        -------
+        ndarray of shape (d, k)
+        """
         return np.abs(grad + self.lam * x)
 
 
@@ -345,14 +535,49 @@ class L1:
         self.positive = positive
 
     def value(self, x: np.ndarray) -> float:
+        """Penalty value ``lam ||x||_1``.
+
+        Parameters
+        ----------
+        x : ndarray of shape (d, k)
+
+        Returns
+        -------
+        float
+        """
         return float(np.sum(self.lam * np.abs(x)))
 
     def prox(self, v: np.ndarray, step) -> np.ndarray:
+        """Proximal operator (soft thresholding by ``lam step``; clipped at 0 if ``positive``).
+
+        Parameters
+        ----------
+        v : ndarray
+            Point.
+        step : float or ndarray
+            Step size (broadcast against ``v``).
+
+        Returns
+        -------
+        ndarray, shape of ``v``
+        """
         if self.positive:
             return np.maximum(v - self.lam * step, 0.0)
         return _soft(v, self.lam * step)
 
     def subdiff_distance(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """Distance of ``-grad`` to the subdifferential at ``x``, entrywise (KKT violation).
+
+        Parameters
+        ----------
+        x : ndarray of shape (d, k)
+        grad : ndarray of shape (d, k)
+            Datafit gradient at ``x``.
+
+        Returns
+        -------
+        ndarray of shape (d, k)
+        """
         at_zero = np.maximum(-grad - self.lam, 0.0) if self.positive else np.maximum(
             np.abs(grad) - self.lam, 0.0)
         return np.where(x != 0, np.abs(grad + self.lam * np.sign(x)), at_zero)
