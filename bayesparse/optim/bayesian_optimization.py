@@ -126,7 +126,7 @@ def fit_surrogate(surrogate: str | Callable[..., Model], train_X: Tensor, train_
         return model
     if surrogate != "gp" and surrogate not in SURROGATES:
         raise ValueError(f"surrogate: unknown {surrogate!r}; choose 'gp', "
-                         f"{', '.join(repr(k) for k in SURROGATES)}, 'random' or a callable")
+                         f"{', '.join(repr(k) for k in SURROGATES)} or a callable")
     if train_Y.shape[-1] > 1 and surrogate not in _MULTI_OUTPUT:
         return ModelList(*[fit_surrogate(surrogate, train_X, train_Y[:, i:i + 1],
                                          random_state, **options)
