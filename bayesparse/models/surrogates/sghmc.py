@@ -42,9 +42,8 @@ class SGHMCBNN(SampledMLP):
     hidden : sequence of int, default=(32, 32)
         Hidden widths.
     prior_var : float, default=4.0
-        Prior variance scale (fan-in scaled). On Hartmann6 (50 points, 64 samples) 1.0 gave
-        over-confident posteriors (HMC: 35% of test errors within 2 sd; SGHMC: 26%), 4.0
-        gave 67% and 42% at the same test error (a GP: 86%).
+        Prior variance scale (fan-in scaled, Neal's prior). Smaller values make the
+        posterior over-confident on BO-sized data sets; see docs/results/bo.md.
     noise_var : float, default=1e-2
         Fixed noise variance on the standardized targets.
     num_samples : int, default=200
