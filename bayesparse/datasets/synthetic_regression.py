@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayesparse.rng import check_generator
+
 __all__ = ["make_gap_regression", "gap_regression_truth"]
 
 
@@ -66,7 +68,7 @@ def make_gap_regression(
         raise ValueError(f"n_samples: expected a positive int, got {n_samples!r}")
     if not noise >= 0:
         raise ValueError(f"noise: expected a non-negative number, got {noise!r}")
-    rng = np.random.default_rng(random_state)
+    rng = check_generator(random_state)
     x = rng.uniform(1.0, 3.0, n_samples) * rng.choice([-1.0, 1.0], n_samples)
     y = gap_regression_truth(x) + noise * rng.normal(size=n_samples)
     return x[:, None].astype(np.float32), y.astype(np.float32)
