@@ -58,10 +58,11 @@ CASES = {
     "bcd_lasso_3d": (_fit(BCDLasso(alpha=0.1), X[None], Y), r"(?i)dim|2d|2-d"),
     "bnn_clf_nan": (_fit(SparseBNNClassifier(n_epochs=1), X_NAN, LABELS), r"(?i)nan"),
     "bnn_reg_inf": (_fit(SparseBNNRegressor(n_epochs=1), X_INF, Y), r"(?i)inf"),
-    "bnn_reg_strings": (_fit(SparseBNNRegressor(n_epochs=1), X.astype(str).astype(object)
-                             * 0 + "a", Y), r"(?i)float|string|convert"),
+    "bnn_reg_strings": (_fit(SparseBNNRegressor(n_epochs=1), np.full(X.shape, "a", object), Y),
+                        r"(?i)float|string|convert"),
     "vsrp_nan": (_fit(VerySparseRandomProjection(n_components=2), X_NAN), r"(?i)nan"),
-    "kron_y_nan": (_fit(KroneckerSBL(), FACTORS, np.full(12, np.nan)), r"(?i)\by\b.*nan|nan.*\by\b"),
+    "kron_y_nan": (_fit(KroneckerSBL(), FACTORS, np.full(12, np.nan)),
+                   r"(?i)\by\b.*nan|nan.*\by\b"),
     "kron_y_shape": (_fit(KroneckerSBL(), FACTORS, np.ones(11)), r"\by\b"),
     # ---------------------------------------------------------------- estimators: hyper-parameters
     "sbl_max_iter": (_fit(SBLRegression(max_iter=0), X, Y), r"max_iter"),
