@@ -50,6 +50,7 @@ from bayesparse.benchmarking import (
     write_report,
     write_results,
 )
+from bayesparse.datasets.transport import make_point_clouds
 from bayesparse.optim.sinkhorn_newton_sparse import (
     sinkhorn_newton_sparse,
     sinkhorn_newton_sparse2,
@@ -76,16 +77,9 @@ def _gaussian_mixture_image(side: int, rng: np.random.Generator) -> np.ndarray:
 
 def make_case(kind: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(a, b, M)`` for a benchmark case (costs normalized to max 1)."""
-    rng = np.random.default_rng(seed)
     if kind in ("uniform", "gmm"):
-        if kind == "uniform":
-            x, y = rng.random((n, 2)), rng.random((n, 2))
-        else:
-            centers = rng.normal(size=(3, 2))
-            x = centers[rng.integers(0, 3, n)] + 0.3 * rng.normal(size=(n, 2))
-            y = centers[rng.integers(0, 3, n)] + 0.3 * rng.normal(size=(n, 2))
-        M = ot.dist(x, y)
-        return np.full(n, 1.0 / n), np.full(n, 1.0 / n), M / M.max()
+        return make_point_clouds(kind, n, random_state=seed)
+    rng = np.random.default_rng(seed)
     # "w1": Euclidean cost between two Gaussian-mixture images on a grid
     side = int(round(math.sqrt(n)))
     xs = (np.arange(side) + 0.5) / side

@@ -14,6 +14,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from bayesparse.datasets.transport import make_point_clouds
 from bayesparse.models import (
     BCDElasticNet,
     BCDLasso,
@@ -95,6 +96,8 @@ CASES = {
     "sns_b_shape": (lambda: sinkhorn_newton_sparse(A5, A5, M, 0.1), r"\bb\b"),
     "sns_mixed_backends": (lambda: sinkhorn_newton_sparse2(torch.tensor(A5), B6,
                                                            torch.tensor(M), 0.1), r"\bb\b"),
+    "clouds_kind": (lambda: make_point_clouds("grid", 5), r"\bkind\b"),
+    "clouds_n": (lambda: make_point_clouds("uniform", 0), r"\bn\b"),
     # ---------------------------------------------------------------- the sparse core
     "sparse_out_of_range": (lambda: SparseTensor([[0], [9]], [1.0], (2, 3)), r"(?i)col|indices"),
     "sparse_shape": (lambda: SparseTensor([[0], [0]], [1.0], (2, -1)), r"shape"),

@@ -19,6 +19,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bayesparse.datasets.transport import make_point_clouds
 from bayesparse.optim.sinkhorn_newton_sparse import (
     SinkhornConvergenceError,
     sinkhorn_newton_sparse,
@@ -483,20 +484,6 @@ def test_mixed_backends_raise(torch_arg):
 
 
 # ---------------------------------------------------------------------------- small reg
-def _cloud_problem(kind: str, n: int, seed: int = 0) -> tuple[np.ndarray, ...]:
-    """2-D uniform or Gaussian-cloud points, squared distances normalized to max 1 (the
-    benchmark's problems)."""
-    rng = np.random.default_rng(seed)
-    if kind == "uniform":
-        x, y = rng.random((n, 2)), rng.random((n, 2))
-    else:
-        centers = rng.normal(size=(3, 2))
-        x = centers[rng.integers(0, 3, n)] + 0.3 * rng.normal(size=(n, 2))
-        y = centers[rng.integers(0, 3, n)] + 0.3 * rng.normal(size=(n, 2))
-    M = ot.dist(x, y)
-    return np.full(n, 1.0 / n), np.full(n, 1.0 / n), M / M.max()
-
-
 @pytest.mark.parametrize(
     "kind, n, reg",
     [("uniform", 30, 1e-4), ("gmm", 30, 1e-5), ("uniform", 300, 3e-5), ("uniform", 300, 1e-5)],
@@ -505,7 +492,7 @@ def test_small_reg_converges_by_epsilon_scaling(kind, n, reg):
     """The cases that used to stop at L1 error 0.1-0.3 with a warning. Checked by the
     optimality conditions (marginals to 1e-8 and ``P = exp((alpha + beta - M) / reg)``, which
     determine the entropic plan), and the cost within ``reg log(n^2)`` above the exact OT."""
-    a, b, M = _cloud_problem(kind, n)
+    a, b, M = make_point_clouds(kind, n, random_state=0)
     P, log = sinkhorn_newton_sparse(a, b, M, reg, stopThr=1e-8, log=True)
     assert _l1_marginal_error(P, a, b) < 1e-8
     assert len(log["regs"]) > 1 and log["regs"][-1] == reg and log["n_newton"] > 0
@@ -518,7 +505,7 @@ def test_small_reg_converges_by_epsilon_scaling(kind, n, reg):
 
 def test_small_reg_matches_pot_epsilon_scaling():
     # n=30, reg=1e-5: POT's sinkhorn_epsilon_scaling converges here (L1 ~1e-15)
-    a, b, M = _cloud_problem("uniform", 30)
+    a, b, M = make_point_clouds("uniform", 30, random_state=0)
     ref = ot.bregman.sinkhorn_epsilon_scaling(a, b, M, 1e-5, stopThr=1e-12, warn=False)
     assert _l1_marginal_error(ref, a, b) < 1e-10
     P = sinkhorn_newton_sparse(a, b, M, 1e-5, stopThr=1e-10)
@@ -526,7 +513,7 @@ def test_small_reg_matches_pot_epsilon_scaling():
 
 
 def test_without_epsilon_scaling_small_reg_fails_clearly():
-    a, b, M = _cloud_problem("uniform", 30)
+    a, b, M = make_point_clouds("uniform", 30, random_state=0)
     with pytest.raises(SinkhornConvergenceError, match="L1 marginal error .* reg=1e-05"):
         sinkhorn_newton_sparse(a, b, M, 1e-5, stopThr=1e-8, epsilon_scaling=None,
                                numItermax=300)
