@@ -303,9 +303,10 @@ class PFNRegressor(RegressorMixin, BaseEstimator):
             self.y_shift_, self.y_scale_ = 0.0, 1.0
         return self
 
-    def _logits(self, X: np.ndarray) -> torch.Tensor:
+    def _logits(self, X: np.ndarray, validated: bool = False) -> torch.Tensor:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        if not validated:
+            X = validate_data(self, X, reset=False, dtype=np.float64)
         Xt = torch.as_tensor((self.X_train_ - self.x_shift_) / self.x_scale_)[None]
         yt = torch.as_tensor((self.y_train_ - self.y_shift_) / self.y_scale_)[None]
         Xq = torch.as_tensor((X - self.x_shift_) / self.x_scale_)
@@ -367,8 +368,9 @@ class PFNRegressor(RegressorMixin, BaseEstimator):
         -------
         ndarray of shape (n_queries,)
         """
+        check_is_fitted(self)
         X, y = validate_data(self, X, y, reset=False, y_numeric=True, dtype=np.float64)
-        logits = self._logits(X)
+        logits = self._logits(X, validated=True)
         yz = torch.as_tensor((y - self.y_shift_) / self.y_scale_, dtype=torch.float64)
         return self.model_.bar.log_prob(logits.double(), yz).numpy() - np.log(self.y_scale_)
 
