@@ -31,7 +31,7 @@ import torch.distributed as dist
 from bayesparse.benchmarking import result_path, write_results
 from bayesparse.datasets.priors import GPPrior
 from bayesparse.inference.prior_fitting import fit_prior
-from bayesparse.models.pfn import DEFAULT_CHECKPOINT, PFN, save_pfn
+from bayesparse.models.pfn import DEFAULT_CHECKPOINT, PFN, load_pfn, save_pfn
 from bayesparse.models.riemann import BarDistribution
 from bayesparse.rng import torch_generator
 
@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-seconds", type=float, default=None)
     ap.add_argument("--state", default=None, help="training-state file (default /tmp/...)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--init", default=None,
+                    help="start from the weights of a saved PFN (fresh optimiser and schedule)")
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate")
     ap.add_argument("--quick", action="store_true",
                     help="a tiny model for 5 steps into the results folder (a smoke test)")
     a = ap.parse_args(argv)
@@ -79,13 +82,18 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     if "WORLD_SIZE" in os.environ:
         dist.init_process_group("gloo")
-    model = PFN(borders(setup["prior"], setup["max_features"], a.seed),
-                max_features=setup["max_features"], max_train=setup["max_train"],
-                **setup["model"])
+    if a.init:
+        model, init_meta = load_pfn(a.init)
+        model.train()
+    else:
+        model, init_meta = PFN(borders(setup["prior"], setup["max_features"], a.seed),
+                               max_features=setup["max_features"],
+                               max_train=setup["max_train"], **setup["model"]), None
     t0 = time.perf_counter()
     res = fit_prior(model, setup["prior"], steps=steps, batch_size=setup["batch_size"],
                     max_features=setup["max_features"], min_train=setup["min_train"],
-                    max_train=setup["max_train"], n_query=setup["n_query"], lr=setup["lr"],
+                    max_train=setup["max_train"], n_query=setup["n_query"],
+                    lr=a.lr or setup["lr"],
                     warmup=setup["warmup"], checkpoint=state, checkpoint_every=50,
                     max_seconds=a.max_seconds, random_state=a.seed, progress=True)
     rank = dist.get_rank() if dist.is_initialized() else 0
@@ -93,12 +101,18 @@ def main(argv: list[str] | None = None) -> None:
         meta_path = Path(f"{state}.seconds")
         seconds = float(meta_path.read_text()) if meta_path.exists() else 0.0
         seconds += time.perf_counter() - t0
+        command = "python " + " ".join(["benchmarks/train_pfn.py", *sys.argv[1:]])
+        if init_meta:
+            # The whole lineage: the run that made the initial weights, then this one.
+            seconds += init_meta["train_seconds"]
+            command = f"{init_meta['command']}; then {command}"
+        total_steps = res.step + (init_meta["steps"] if init_meta else 0)
         save_pfn(res.model, out, meta={
-            "prior": a.prior, "prior_args": repr(setup["prior"]), "steps": res.step,
+            "prior": a.prior, "prior_args": repr(setup["prior"]), "steps": total_steps,
             "batch_size": setup["batch_size"], "seed": a.seed, "train_seconds": seconds,
             "world_size": dist.get_world_size() if dist.is_initialized() else 1,
             "final_loss_mean_last_100": sum(res.losses[-100:]) / len(res.losses[-100:]),
-            "command": "python " + " ".join(["benchmarks/train_pfn.py", *sys.argv[1:]]),
+            "command": command,
         })
         write_results(f"pfn_train_{a.prior}" + ("_quick" if a.quick else ""),
                       dict(prior=a.prior, steps=res.step, seed=a.seed, train_seconds=seconds,
