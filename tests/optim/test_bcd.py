@@ -155,3 +155,25 @@ def test_logistic_gap_is_true_gap_and_vanishes():
     for scale in (0.0, 0.5, 2.0):
         w = scale * w_star + 0.01 * rng.standard_normal(40)
         assert primal(w) - primal(w_star) <= logistic_duality_gap(X, y, w, a1) + 1e-12
+
+
+def test_logistic_gap_tol_stops_on_the_true_gap():
+    """On a separable p > n problem at small a1 a KKT tolerance leaves a large gap (gap ~
+    kkt ||w||_1); gap_tol stops on the recomputed duality gap itself."""
+    import scipy.sparse as sp
+
+    from bayesparse.optim.bcd import logistic_duality_gap, logistic_working_set
+
+    rng = np.random.default_rng(7)
+    X = sp.random(200, 1000, density=0.02, format="csr", random_state=7)
+    y = np.sign(X @ rng.standard_normal(1000) + 1e-9)
+    a1 = 1e-3 * np.max(np.abs(X.T @ y)) / (2 * 200)
+    res = logistic_working_set(X, y, a1, gap_tol=1e-8, max_iter=200)
+    gap = logistic_duality_gap(X, y, res.coef, a1)
+    assert gap <= 1e-8
+    assert res.dual_gap == pytest.approx(gap, rel=1e-6, abs=1e-14)
+    loose = logistic_working_set(X, y, a1, tol=1e-8, max_iter=200)
+    assert logistic_duality_gap(X, y, loose.coef, a1) == pytest.approx(loose.dual_gap, abs=1e-14)
+    assert loose.kkt <= 1e-8 < loose.dual_gap  # the KKT rule stops 100x above this gap
+    with pytest.raises(ValueError, match="gap_tol"):
+        logistic_working_set(X, y, a1, fit_intercept=True, gap_tol=1e-8)

@@ -45,12 +45,16 @@ class LogisticWorkingSetResult:
         Largest KKT violation at the solution.
     n_iter : int
         Outer (working-set) iterations.
+    dual_gap : float
+        Duality gap of the L1 problem at the solution (:func:`logistic_duality_gap`); ``nan``
+        with an intercept or an L2 term, where the stopping rule is the KKT violation.
     """
 
     coef: np.ndarray
     intercept: float
     kkt: float
     n_iter: int
+    dual_gap: float
 
 
 @njit(cache=True)
@@ -232,15 +236,39 @@ def logistic_kkt(X, y, w, c, a1, a2, fit_intercept, z=None) -> tuple[float, np.n
     score : ndarray of shape (p,)
         Distance of each ``-grad_j`` to the subdifferential of the penalty.
     """
+    kkt, score, _ = _kkt_gap(X, y, w, c, a1, a2, fit_intercept, z, with_gap=False)
+    return kkt, score
+
+
+def _kkt_gap(X, y, w, c, a1, a2, fit_intercept, z, with_gap):
+    """KKT violation, scores and (``with_gap``: L1, no intercept) the duality gap at ``w``.
+
+    The gap shares ``X^T g`` with the scores: the dual norm of
+    :func:`logistic_duality_gap` is ``n ||X^T g||_inf / n = ||grad||_inf``.
+    """
     if z is None:
         z = np.asarray(X @ w).ravel() + c
-    g = -y * expit(-y * z) / len(y)
+    sig = expit(-y * z)
+    g = -y * sig / len(y)
     grad = (np.asarray(X.T @ g).ravel() if sp.issparse(X) else _xt_dense(X, g)) + a2 * w
     score = np.where(w != 0, np.abs(grad + a1 * np.sign(w)), np.maximum(np.abs(grad) - a1, 0))
     kkt = float(score.max(initial=0.0))
     if fit_intercept:
         kkt = max(kkt, abs(float(g.sum())))
-    return kkt, score
+    gap = _gap(y, z, sig, w, a1, float(np.max(np.abs(grad), initial=0.0))) if with_gap \
+        else np.nan
+    return kkt, score, gap
+
+
+def _gap(y, z, sig, w, a1, dual_norm) -> float:
+    """Gap of :func:`logistic_duality_gap` from ``z = X w``, ``sig = sigma(-y z)`` and the dual
+    norm ``||X^T (y sig)||_inf / n``."""
+    n = len(y)
+    primal = -float(np.sum(log_expit(y * z))) / n + a1 * float(np.abs(w).sum())
+    s = sig * (min(1.0, a1 / dual_norm) if dual_norm > 0 else 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = np.where(s > 0, s * np.log(s), 0.0) + np.where(s < 1, (1 - s) * np.log1p(-s), 0.0)
+    return float(max(primal + float(ent.sum()) / n, 0.0))
 
 
 def logistic_duality_gap(X, y: np.ndarray, w: np.ndarray, a1: float) -> float:
@@ -268,15 +296,10 @@ def logistic_duality_gap(X, y: np.ndarray, w: np.ndarray, a1: float) -> float:
     >>> round(logistic_duality_gap(X, y, np.zeros(2), 10.0), 12)
     0.0
     """
-    n = len(y)
     z = np.asarray(X @ w).ravel()
-    primal = -float(np.sum(log_expit(y * z))) / n + a1 * float(np.abs(w).sum())
-    s = expit(-y * z)
-    dual_norm = float(np.max(np.abs(X.T @ (y * s)), initial=0.0)) / n
-    s = s * (min(1.0, a1 / dual_norm) if dual_norm > 0 else 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ent = np.where(s > 0, s * np.log(s), 0.0) + np.where(s < 1, (1 - s) * np.log1p(-s), 0.0)
-    return float(max(primal + float(ent.sum()) / n, 0.0))
+    sig = expit(-y * z)
+    dual_norm = float(np.max(np.abs(X.T @ (y * sig)), initial=0.0)) / len(y)
+    return _gap(y, z, sig, w, a1, dual_norm)
 
 
 def logistic_working_set(
@@ -290,6 +313,7 @@ def logistic_working_set(
     max_iter: int = 100,
     max_pn: int = 50,
     max_cd: int = 20,
+    gap_tol: float | None = None,
 ) -> LogisticWorkingSetResult:
     """L1/L2 binary logistic regression by working-set proximal Newton.
 
@@ -304,11 +328,16 @@ def logistic_working_set(
     w0 : ndarray of shape (p,), optional
         Warm start.
     tol : float
-        Stop when the largest KKT violation is below ``tol``.
+        Stop when the largest KKT violation is below ``tol`` (ignored if ``gap_tol`` is set).
     max_iter : int
         Outer (working-set) iterations.
     max_pn, max_cd : int
         Proximal-Newton steps per working set, coordinate-descent passes per step.
+    gap_tol : float, optional
+        Stop instead when the duality gap (:func:`logistic_duality_gap`) is ``<= gap_tol``; L1
+        problems without intercept only (``a2 = 0``, ``fit_intercept=False``). A KKT
+        tolerance does not bound the gap: the gap is about ``kkt * ||w||_1``, and a nearly
+        separable problem at small ``a1`` has a large ``||w||_1``.
 
     Returns
     -------
@@ -329,6 +358,8 @@ def logistic_working_set(
     """
     y = np.asarray(y, dtype=np.float64).ravel()
     n, p = X.shape
+    if gap_tol is not None and (a2 != 0.0 or fit_intercept):
+        raise ValueError("gap_tol: only for a2 = 0 and fit_intercept=False (use tol)")
     sparse = sp.issparse(X)
     if sparse:
         X = sp.csc_matrix(X, dtype=np.float64)
@@ -346,10 +377,12 @@ def logistic_working_set(
     full = a1 == 0.0
     # the predictor is kept up to date by the Newton steps: one pass over X per round
     z = np.asarray(X @ w).ravel() if w0 is not None else np.zeros(n)
+    with_gap = gap_tol is not None
+    gap = np.nan
     while it < max_iter:
         it += 1
-        kkt, score = logistic_kkt(X, y, w, c[0], a1, a2, fit_intercept, z)
-        if kkt <= tol:
+        kkt, score, gap = _kkt_gap(X, y, w, c[0], a1, a2, fit_intercept, z, with_gap)
+        if (gap <= gap_tol) if with_gap else (kkt <= tol):
             break
         support = np.flatnonzero(w)
         ws_size = p if full else min(p, max(_P0, 2 * support.size))
@@ -359,7 +392,10 @@ def logistic_working_set(
         else:
             ws = np.arange(p, dtype=np.int64)
         _prox_newton(Xd, data, indices, indptr, sparse, y, w, c, z, ws, a1, a2, fit_intercept,
-                     max_pn, max_cd, 0.3 * kkt if ws_size < p else tol)
+                     max_pn, max_cd, 0.3 * kkt if ws_size < p or with_gap else tol)
     else:
-        kkt, _ = logistic_kkt(X, y, w, c[0], a1, a2, fit_intercept)
-    return LogisticWorkingSetResult(coef=w, intercept=float(c[0]), kkt=float(kkt), n_iter=it)
+        kkt, _, gap = _kkt_gap(X, y, w, c[0], a1, a2, fit_intercept, None, with_gap)
+    if not with_gap and a2 == 0.0 and not fit_intercept:
+        gap = logistic_duality_gap(X, y, w, a1)
+    return LogisticWorkingSetResult(coef=w, intercept=float(c[0]), kkt=float(kkt), n_iter=it,
+                                    dual_gap=float(gap))
