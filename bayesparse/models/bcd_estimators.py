@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bayesparse.optim.bcd.rules import SELECTION_RULES
 from bayesparse.optim.bcd.solver import bcd_least_squares
-from bayesparse.optim.bcd.working_set import enet_duality_gap, enet_working_set
+from bayesparse.optim.bcd.working_set import EnetDesign, enet_duality_gap, enet_working_set
 from bayesparse.rng import check_generator
 from bayesparse.sparse import SparseTensor
 
@@ -326,10 +326,14 @@ def bcd_lasso_path(X, y, *, alphas=None, n_alphas: int = 100, eps: float = 1e-3,
     scale = max(float(y @ y) / (2 * n), np.finfo(float).tiny)
     coefs = np.zeros((X.shape[1], len(alphas)))
     gaps = np.zeros(len(alphas))
-    w = None
+    # the design (CSC arrays, column norms) is prepared once; each alpha starts from the
+    # previous solution and its residual, and its first working set holds that support
+    design = EnetDesign(X)
+    w = np.zeros(X.shape[1])
+    r = y.copy()
     for k, a in enumerate(alphas):
-        res = enet_working_set(X, y, a, 0.0, w0=w, tol=tol * scale, max_iter=max_iter)
-        w = res.coef
+        res = design.solve(y, a, 0.0, w, r, tol * scale, max_iter, 10_000)
+        w, r = res.coef, res.residual
         coefs[:, k] = w
         gaps[k] = res.dual_gap
     return alphas, coefs, gaps

@@ -41,12 +41,30 @@ class WorkingSetResult:
         Number of outer (working-set) iterations.
     gaps : list of float
         Duality gap after each outer iteration.
+    residual : numpy.ndarray
+        ``y - X coef`` (centred columns with ``X_offset``), for a warm start.
     """
 
     coef: np.ndarray
     dual_gap: float
     n_iter: int
     gaps: list[float]
+    residual: np.ndarray
+
+
+@njit(cache=True, fastmath=True)
+def _col_dot(X, j, r):  # pragma: no cover - compiled
+    # fastmath lets LLVM vectorize the reduction (a strided-view np.dot is not BLAS here)
+    s = 0.0
+    for i in range(r.size):
+        s += X[i, j] * r[i]
+    return s
+
+
+@njit(cache=True, fastmath=True)
+def _col_axpy(X, j, a, r):  # pragma: no cover - compiled
+    for i in range(r.size):
+        r[i] += a * X[i, j]
 
 
 @njit(cache=True)
@@ -55,10 +73,10 @@ def _epoch_dense(X, w, r, lips, ws, a1, a2, n):  # pragma: no cover - compiled
         if lips[j] == 0.0:
             continue
         old = w[j]
-        z = lips[j] * old + np.dot(X[:, j], r) / n
+        z = lips[j] * old + _col_dot(X, j, r) / n
         new = np.sign(z) * max(abs(z) - a1, 0.0) / (lips[j] + a2)
         if new != old:
-            r -= (new - old) * X[:, j]
+            _col_axpy(X, j, old - new, r)
             w[j] = new
 
 
@@ -107,8 +125,7 @@ def _kkt_ws(X, data, indices, indptr, sparse, r, shift, w, ws, a1, a2, n):  # pr
                 colsum += data[k]
             s += shift * colsum
         else:
-            for i in range(X.shape[0]):
-                s += X[i, j] * r[i]
+            s = _col_dot(X, j, r)
         g = -s / n + a2 * w[j]
         if w[j] != 0.0:
             v = abs(g + a1 * np.sign(w[j]))
@@ -116,6 +133,56 @@ def _kkt_ws(X, data, indices, indptr, sparse, r, shift, w, ws, a1, a2, n):  # pr
             v = max(abs(g) - a1, 0.0)
         out = max(out, v)
     return out
+
+
+@njit(cache=True)
+def _outer_pass(X, data, indices, indptr, sparse, mu, r, y, w, a1, a2, score):  # pragma: no cover
+    """One pass over X: KKT scores (in ``score``: ``inf`` on the support, ``|grad_j| - a1``
+    elsewhere), the largest violation and the duality gap of :func:`_gap` (``r`` is the full
+    residual)."""
+    n = r.size
+    rsum = 0.0
+    rr = 0.0
+    ry = 0.0
+    for i in range(n):
+        rsum += r[i]
+        rr += r[i] * r[i]
+        ry += r[i] * y[i]
+    kkt = 0.0
+    xmax = 0.0
+    conj = 0.0
+    l1 = 0.0
+    l2 = 0.0
+    for j in range(w.size):
+        s = 0.0
+        if sparse:
+            for k in range(indptr[j], indptr[j + 1]):
+                s += data[k] * r[indices[k]]
+            s -= mu[j] * rsum
+        else:
+            s = _col_dot(X, j, r)
+        xmax = max(xmax, abs(s))
+        conj += max(abs(s) / n - a1, 0.0) ** 2
+        g = -s / n + a2 * w[j]
+        if w[j] != 0.0:
+            v = abs(g + a1 * np.sign(w[j]))
+            score[j] = np.inf
+            l1 += abs(w[j])
+            l2 += w[j] * w[j]
+        else:
+            # signed: features closer to violating rank first, and no ties at 0 (they make
+            # argpartition slow)
+            score[j] = abs(g) - a1
+            v = max(score[j], 0.0)
+        kkt = max(kkt, v)
+    primal = 0.5 * rr / n + a1 * l1 + 0.5 * a2 * l2
+    if a2 > 0:
+        dual = (ry - 0.5 * rr) / n - 0.5 / a2 * conj
+    else:
+        dual_norm = xmax / n
+        sc = min(1.0, a1 / dual_norm) if dual_norm > 0 else 1.0
+        dual = (sc * ry - 0.5 * sc * sc * rr) / n
+    return kkt, max(primal - dual, 0.0)
 
 
 #: smallest working set: an epoch on 100 columns costs far less than one full pass of X^T r
@@ -257,73 +324,101 @@ def enet_working_set(
     ----------
     .. [1] J. Nutini, I. Laradji, M. Schmidt. JMLR 23, 2022.
     """
-    n, p = X.shape
+    design = EnetDesign(X, X_offset)
     y = np.asarray(y, dtype=np.float64)
-    sparse = sp.issparse(X)
-    if sparse:
-        X = sp.csc_matrix(X, dtype=np.float64)
-        X.sort_indices()
-        mu = np.zeros(p) if X_offset is None else np.asarray(X_offset, dtype=np.float64)
-        lips = np.asarray(X.multiply(X).sum(axis=0)).ravel() / n - mu**2
-        lips[lips < 1e-14 * max(lips.max(initial=0.0), 1.0)] = 0.0
-        Xd = np.empty((0, 0))
-        data, indices, indptr = X.data, X.indices, X.indptr
-    else:
-        if X_offset is not None:
-            raise ValueError("X_offset: only for sparse X; centre a dense X explicitly")
-        mu = None
-        X = np.asfortranarray(X, dtype=np.float64)
-        lips = np.einsum("ij,ij->j", X, X) / n
-        Xd, data, indices, indptr = X, np.empty(0), np.empty(0, np.int32), np.empty(1, np.int32)
-    w = np.zeros(p) if w0 is None else np.array(w0, dtype=np.float64)
-    r = y.copy()
-    if w0 is not None:
-        r -= X @ w
-        if mu is not None:
-            r += mu @ w
-    shift = np.zeros(1)
-    gaps: list[float] = []
-    gap = np.inf
-    it = 0
-    while it < max_iter:
-        it += 1
-        r += shift[0]
-        shift[0] = 0.0
-        # one pass over X per round: the gap and the KKT scores share X^T r
-        xtr = _xt_dense(X, r) if not sparse else X.T @ r - mu * r.sum()
-        gap = _gap(r, xtr, y, w, a1, a2)
-        gaps.append(gap)
-        if gap <= tol:
-            break
-        grad = -xtr / n + a2 * w
-        # distance of -grad to the subdifferential of a1 |w_j|: the KKT violation score
-        score = np.where(w != 0, np.abs(grad + a1 * np.sign(w)), np.maximum(np.abs(grad) - a1, 0))
-        kkt = float(score.max(initial=0.0))
-        support = np.flatnonzero(w)
-        # twice the support (skglm), at least _P0
-        ws_size = min(p, max(_P0, 2 * support.size))
-        score[support] = np.inf
-        if ws_size < p:
-            ws = np.sort(np.argpartition(-score, ws_size - 1)[:ws_size]).astype(np.int64)
+    w = np.zeros(design.p) if w0 is None else np.array(w0, dtype=np.float64)
+    r = design.residual(y, w)
+    return design.solve(y, a1, a2, w, r, tol, max_iter, max_epochs)
+
+
+class EnetDesign:
+    """A design prepared once for many elastic-net solves (a path): CSC arrays or a Fortran
+    array, the column Lipschitz constants ``L_j = ||X_j - mu_j||^2 / n``.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix of shape (n, p)
+    X_offset : ndarray of shape (p,), optional
+        Column means subtracted implicitly (sparse ``X`` only).
+    """
+
+    def __init__(self, X, X_offset: np.ndarray | None = None) -> None:
+        n, p = X.shape
+        self.n, self.p = n, p
+        self.sparse = sp.issparse(X)
+        if self.sparse:
+            X = sp.csc_matrix(X, dtype=np.float64)
+            X.sort_indices()
+            self.mu = (np.zeros(p) if X_offset is None
+                       else np.asarray(X_offset, dtype=np.float64))
+            lips = np.asarray(X.multiply(X).sum(axis=0)).ravel() / n - self.mu**2
+            lips[lips < 1e-14 * max(lips.max(initial=0.0), 1.0)] = 0.0
+            self.Xd = np.empty((0, 0))
+            self.data, self.indices, self.indptr = X.data, X.indices, X.indptr
         else:
-            ws = np.arange(p, dtype=np.int64)
-        hist_w = np.empty((_ANDERSON_K + 1, ws.size))
-        hist_r = np.empty((_ANDERSON_K + 1, n))
-        for epoch in range(max_epochs):
-            if sparse:
-                _epoch_sparse(data, indices, indptr, mu, w, r, shift, lips, ws, a1, a2, n)
-            else:
-                _epoch_dense(X, w, r, lips, ws, a1, a2, n)
-            slot = epoch % (_ANDERSON_K + 1)
-            hist_w[slot] = w[ws]
-            hist_r[slot] = r + shift[0]
-            if slot == _ANDERSON_K:
-                r, shift[0] = _anderson(w, ws, hist_w, hist_r, r + shift[0], a1, a2), 0.0
-            if epoch % 10 == 0 and _kkt_ws(Xd, data, indices, indptr, sparse, r, shift[0], w,
-                                           ws, a1, a2, n) <= 0.3 * kkt:
+            if X_offset is not None:
+                raise ValueError("X_offset: only for sparse X; centre a dense X explicitly")
+            self.mu = np.zeros(0)
+            X = np.asfortranarray(X, dtype=np.float64)
+            lips = np.einsum("ij,ij->j", X, X) / n
+            self.Xd, self.data = X, np.empty(0)
+            self.indices, self.indptr = np.empty(0, np.int32), np.empty(1, np.int32)
+        self.X = X
+        self.lips = lips
+
+    def residual(self, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """``y - (X - 1 mu^T) w``."""
+        r = y.copy()
+        if np.any(w):
+            r -= self.X @ w
+            if self.sparse:
+                r += self.mu @ w
+        return r
+
+    def solve(self, y, a1, a2, w, r, tol, max_iter, max_epochs) -> WorkingSetResult:
+        """Working-set CD from ``w`` (updated in place) with residual ``r = y - X w``."""
+        n, p, sparse = self.n, self.p, self.sparse
+        Xd, data, indices, indptr, mu = self.Xd, self.data, self.indices, self.indptr, self.mu
+        shift = np.zeros(1)
+        score = np.empty(p)
+        gaps: list[float] = []
+        gap = np.inf
+        it = 0
+        while it < max_iter:
+            it += 1
+            r += shift[0]
+            shift[0] = 0.0
+            # one pass over X per round: the gap and the KKT scores share X^T r
+            kkt, gap = _outer_pass(Xd, data, indices, indptr, sparse, mu, r, y, w, a1, a2, score)
+            gaps.append(gap)
+            if gap <= tol:
                 break
-    else:
+            # twice the support (skglm), at least _P0; the support has score inf
+            ws_size = min(p, max(_P0, 2 * int(np.isinf(score).sum())))
+            if ws_size < p:
+                ws = np.sort(np.argpartition(score, p - ws_size)[p - ws_size:]).astype(np.int64)
+            else:
+                ws = np.arange(p, dtype=np.int64)
+            hist_w = np.empty((_ANDERSON_K + 1, ws.size))
+            hist_r = np.empty((_ANDERSON_K + 1, n))
+            for epoch in range(max_epochs):
+                if sparse:
+                    _epoch_sparse(data, indices, indptr, mu, w, r, shift, self.lips, ws, a1, a2,
+                                  n)
+                else:
+                    _epoch_dense(Xd, w, r, self.lips, ws, a1, a2, n)
+                slot = epoch % (_ANDERSON_K + 1)
+                hist_w[slot] = w[ws]
+                hist_r[slot] = r + shift[0]
+                if slot == _ANDERSON_K:
+                    r, shift[0] = _anderson(w, ws, hist_w, hist_r, r + shift[0], a1, a2), 0.0
+                if epoch % 10 == 0 and _kkt_ws(Xd, data, indices, indptr, sparse, r, shift[0],
+                                               w, ws, a1, a2, n) <= 0.3 * kkt:
+                    break
+        else:
+            r += shift[0]
+            shift[0] = 0.0
+            kkt, gap = _outer_pass(Xd, data, indices, indptr, sparse, mu, r, y, w, a1, a2, score)
+            gaps.append(gap)
         r += shift[0]
-        gap = enet_duality_gap(X, y, w, a1, a2, mu)
-        gaps.append(gap)
-    return WorkingSetResult(coef=w, dual_gap=float(gap), n_iter=it, gaps=gaps)
+        return WorkingSetResult(coef=w, dual_gap=float(gap), n_iter=it, gaps=gaps, residual=r)
