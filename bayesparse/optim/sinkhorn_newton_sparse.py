@@ -34,9 +34,11 @@ implementation differs from the paper where measurements said so:
 * **Adaptive sparsity** instead of a fixed number of kept entries: each row of ``P`` keeps the
   entries holding ``1 - sparsity`` of its mass
   (:func:`bayesparse.sparse.truncation.row_mass_truncate`), and ``sparsity`` shrinks
-  100-fold after a step the line search had to damp. The diagonal of (2) always uses the
-  exact marginals. Once more than a quarter of the plan is kept, products with the exact
-  plan through BLAS are cheaper than CSR ones, and the steps use the exact Hessian.
+  100-fold after a step the line search had to damp or two full steps in a row that did not
+  halve the error (the dropped entries limit how far a step can go). The diagonal of (2)
+  always uses the exact marginals. Once more than a quarter of the plan is kept, products
+  with the exact plan through BLAS are cheaper than CSR ones, and the steps use the exact
+  Hessian.
 * **Measured switch**: the warm-up watches the linear rate ``rho`` of the Sinkhorn error and
   hands over to Newton once ``log(stopThr / err) / log(rho)`` — the iterations Sinkhorn would
   still need — exceeds what a few Newton steps cost (estimated from the density of the plan
@@ -87,12 +89,12 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
+from numba import njit
 from ot.backend import get_backend
 from ot.utils import list_to_array
 
 from bayesparse.optim.stabilized_sinkhorn import StabilizedKernel
-from bayesparse.sparse.tensor import SparseTensor
-from bayesparse.sparse.truncation import row_mass_truncate
+from bayesparse.sparse.truncation import row_mass_truncate_csr
 
 __all__ = ["SinkhornConvergenceError", "sinkhorn_newton_sparse", "sinkhorn_newton_sparse2"]
 
@@ -121,6 +123,8 @@ _ARMIJO = 1e-4
 #: kept entries split the plan's graph into pieces (the dropped entries connect them)
 _RIDGE = 1e-10
 _MAX_HALVINGS = 30
+#: a full Newton step that leaves more than this fraction of the error counts as slow
+_SLOW_RATE = 0.5
 #: epsilon-scaling starts at ``reg = C / _SCALING_RATIO`` (cost range ``C``), where the
 #: single-stage solver converges in tens of iterations, and is used only below it
 _SCALING_RATIO = 500.0
@@ -164,7 +168,7 @@ def sinkhorn_newton_sparse(
     numItermax: int = 1000,  # noqa: N803 - POT's name
     stopThr: float = 1e-9,  # noqa: N803 - POT's name
     warmup: int | str = "auto",
-    sparsity: float = 1e-6,
+    sparsity: float = 1e-3,
     epsilon_scaling: str | float | None = "auto",
     verbose: bool = False,
     log: bool = False,
@@ -209,9 +213,9 @@ def sinkhorn_newton_sparse(
         ``"auto"`` switches to Newton on the measured Sinkhorn rate (see module notes); an
         integer runs exactly that many Sinkhorn iterations first (the paper's ``N1``), in the
         first stage.
-    sparsity : float, default 1e-6
+    sparsity : float, default 1e-3
         Fraction of each row's mass of the plan that the sparsified Hessian may drop, in
-        ``[0, 1)``. Shrinks 100-fold after a damped step.
+        ``[0, 1)``. Shrinks 100-fold after a damped or slow step (module notes).
     epsilon_scaling : "auto", float in (0, 1) or None, default "auto"
         ``"auto"``: when ``reg < C / 500`` (``C`` the range of ``M``), solve for the schedule
         ``C / 500 * 0.25^k`` down to ``reg`` first, warm-starting each stage; a float sets the
@@ -297,7 +301,7 @@ def sinkhorn_newton_sparse2(
     numItermax: int = 1000,  # noqa: N803 - POT's name
     stopThr: float = 1e-9,  # noqa: N803 - POT's name
     warmup: int | str = "auto",
-    sparsity: float = 1e-6,
+    sparsity: float = 1e-3,
     epsilon_scaling: str | float | None = "auto",
     verbose: bool = False,
     log: bool = False,
@@ -341,7 +345,7 @@ def sinkhorn_newton_sparse2(
     warmup : "auto" or int, default "auto"
         ``"auto"`` switches to Newton on the measured Sinkhorn rate; an integer runs exactly
         that many Sinkhorn iterations first.
-    sparsity : float, default 1e-6
+    sparsity : float, default 1e-3
         Fraction of each row's plan mass the sparsified Hessian may drop, in ``[0, 1)``.
     epsilon_scaling : "auto", float in (0, 1) or None, default "auto"
         Solve a decreasing schedule of ``reg`` first (``"auto"``: when ``reg < range(M) /
@@ -554,7 +558,7 @@ def _implicit_vjp(
     ga, gb = W.sum(1)[rows], W.sum(0)[cols]
     dx, dy, n_cg = _dense_direction(Pk, np.ones_like(r), np.ones_like(c), r, c, ga, gb, 1e-11)
     if n_cg >= _CG_MAX_ITER:  # ill-conditioned (near-assignment plans): sparse LU
-        S = row_mass_truncate(Pk, 0.0, row_sums=r)
+        S = row_mass_truncate_csr(Pk, 0.0, row_sums=r)
         dx, dy, _ = _sparse_direction(S, r, c, ga, gb, 0.0, True)
     lam = np.zeros(P.shape[0])
     mu = np.zeros(P.shape[1])
@@ -803,6 +807,8 @@ class _Solver:
         self.trace = _Trace()
         self._start = time.perf_counter()
         self._stage = 0
+        #: the warm-up's truncated plan, the first Newton step's pattern
+        self._pattern: _Pattern | None = None
 
     def clock(self) -> float:
         return time.perf_counter() - self._start
@@ -837,7 +843,7 @@ class _Solver:
                 "n_newton": len(tr.err) - n_sinkhorn, "time_sinkhorn": t_sinkhorn,
                 "time_newton": self.clock() - t_sinkhorn, "nnz": tr.nnz,
                 "cg_iter": tr.cg_iter, "step": tr.step, "n_absorb": self.kernel.n_absorb}
-        return _Result(self.kernel.plan(), alpha, beta, info)
+        return _Result(self.kernel.plan(overwrite=True), alpha, beta, info)
 
     def sinkhorn(self, budget: int, tol: float, auto: bool = False) -> None:
         """Up to ``budget`` Sinkhorn iterations, stopped early by the switch rule if
@@ -845,10 +851,12 @@ class _Solver:
         if budget <= 0:
             return
         times: list[float] = []
-        stop = _switch_rule(self.kernel, tol, self.opts.sparsity) if auto else None
+        stop = _SwitchRule(self.kernel, tol, self.opts.sparsity) if auto else None
         errs = self.kernel.sinkhorn(self.a, self.b, budget, tol, stop=stop, times=times,
                                     clock=self.clock)
         self._record(errs, times, "sinkhorn")
+        if stop is not None and stop.pattern is not None:
+            self._pattern = _Pattern(stop.pattern, self.kernel)
         if self.opts.verbose:
             for k in range(0, len(errs), 100):
                 print(f"sinkhorn {k:5d}  err {errs[k]:.3e}")
@@ -868,12 +876,15 @@ class _Solver:
         err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
         best, since_best = err, 0
         use_lu = dense = False
-        pattern: _Pattern | None = None
+        slow = 0
+        pattern, self._pattern = self._pattern, None
         while err >= tol and self.left() > 0:
             if not math.isfinite(err) or since_best >= _STALL_STEPS:
                 return False
             ga, gb = a - r, b - c
-            rtol = min(1e-2, err)
+            # inexact Newton: the residual shrinks by ``err`` (quadratic convergence) but
+            # need not go below what reaching ``tol`` from ``err`` takes
+            rtol = min(1e-2, max(err, 0.1 * tol / err))
             if dense:
                 dx, dy, n_cg = _dense_direction(kernel.G, kernel.u, kernel.v, r, c, ga, gb,
                                                rtol, work=kernel.scaled_columns())
@@ -881,13 +892,13 @@ class _Solver:
             else:
                 S = pattern.refill(kernel, r, sparsity) if pattern is not None else None
                 if S is None:
-                    S = row_mass_truncate(kernel.scaled_columns(), sparsity,
-                                          row_sums=r / kernel.u, row_scale=kernel.u)
-                    pattern = _Pattern(S)
+                    S = row_mass_truncate_csr(kernel.G, sparsity, row_sums=r / kernel.u,
+                                              row_scale=kernel.u, col_scale=kernel.v)
+                    pattern = _Pattern(S, kernel)
                 dx, dy, n_cg = _sparse_direction(S, r, c, ga, gb, rtol, use_lu)
                 use_lu, nnz = n_cg < 0, S.nnz
                 # past this density a dense product beats CSR: keep the exact plan from now on
-                dense = S.density > _DENSE_DENSITY and not use_lu
+                dense = nnz > _DENSE_DENSITY * r.size * c.size and not use_lu
             step, r, c, new_err = _line_search(kernel, a, b, r, c, dx, dy, ga, gb, err)
             if step == 0.0:
                 # no ascent along the sparse direction: a denser Hessian and a few Sinkhorn
@@ -898,9 +909,13 @@ class _Solver:
                 new_err = tr.err[-1]
             else:
                 self._record([new_err], [self.clock()], "newton")
-                if step < 1.0:
+                slow = slow + 1 if new_err > _SLOW_RATE * err else 0
+                # a damped step, or two in a row that barely reduced the error (the dropped
+                # entries set a floor), calls for a denser Hessian
+                if step < 1.0 or slow >= 2:
                     sparsity *= 1e-2
                     pattern = None
+                    slow = 0
             tr.nnz.append(nnz)
             tr.cg_iter.append(n_cg)
             tr.step.append(step)
@@ -920,21 +935,36 @@ class _Pattern:
     truncated afresh once it keeps less than ``1 - 10 sparsity`` of some row's mass.
     """
 
-    def __init__(self, S: SparseTensor) -> None:
-        csr = S.to_scipy()
+    def __init__(self, S: sp.csr_matrix, kernel: StabilizedKernel) -> None:
         self.S = S
-        self.rows = np.repeat(np.arange(S.shape[0]), np.diff(csr.indptr))
-        self.cols = csr.indices
-        self.flat = self.rows * S.shape[1] + self.cols
+        # the scalings S was filled from (the kernel replaces, never mutates, them)
+        self._filled = (kernel.u, kernel.v)
 
     def refill(self, kernel: StabilizedKernel, r: np.ndarray,
-               sparsity: float) -> SparseTensor | None:
-        vals = kernel.G.ravel()[self.flat]
-        vals *= kernel.v[self.cols]
-        vals *= kernel.u[self.rows]
-        S = self.S.with_values(vals)
-        kept = np.bincount(self.rows, weights=vals, minlength=r.size)
+               sparsity: float) -> sp.csr_matrix | None:
+        S = self.S
+        if self._filled[0] is kernel.u and self._filled[1] is kernel.v:
+            return S
+        self._filled = (kernel.u, kernel.v)
+        kept = _gather_plan(S.indptr, S.indices, kernel.G, kernel.u, kernel.v, S.data)
         return S if (kept >= (1.0 - 10.0 * sparsity) * r).all() else None
+
+
+@njit(cache=True)
+def _gather_plan(indptr, indices, G, u, v, out):  # noqa: ANN001, ANN202
+    """``out_k = u_i G_ij v_j`` on the CSR pattern; returns the row sums of ``out``."""
+    n = indptr.size - 1
+    kept = np.empty(n)
+    for i in range(n):
+        total = 0.0
+        row, ui = G[i], u[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            j = np.uintp(indices[k])  # unsigned: no negative-index wraparound test
+            w = ui * row[j] * v[j]
+            out[k] = w
+            total += w
+        kept[i] = total
+    return kept
 
 
 def _schedule(spread: float, reg: float, factor: float | None) -> list[float]:
@@ -948,7 +978,7 @@ def _schedule(spread: float, reg: float, factor: float | None) -> list[float]:
     return regs + [reg]
 
 
-def _switch_rule(kernel: StabilizedKernel, tol: float, sparsity: float) -> Any:
+class _SwitchRule:
     """Stop the warm-up once Sinkhorn would take longer to reach ``tol`` than Newton.
 
     Sinkhorn's remaining iterations are predicted from its measured linear rate; Newton's
@@ -956,59 +986,71 @@ def _switch_rule(kernel: StabilizedKernel, tol: float, sparsity: float) -> Any:
     plan it would keep: about ``3 + 40 d`` per sparse step (forming and truncating the plan,
     the line search, ~20 CG iterations on ``d n m`` entries), at most ``_DENSE_STEP`` with
     dense products, times ``_NEWTON_STEPS`` steps. The density is probed once, when the
-    other conditions first hold.
+    other conditions first hold, by truncating the plan; that truncation (``pattern``) is
+    the first Newton step's sparsity pattern.
     """
-    newton_cost: list[float] = []
 
-    def stop(errs: list[float]) -> bool:
+    def __init__(self, kernel: StabilizedKernel, tol: float, sparsity: float) -> None:
+        self.kernel, self.tol, self.sparsity = kernel, tol, sparsity
+        self.pattern: sp.csr_matrix | None = None
+        self._newton_cost = 0.0
+
+    def __call__(self, errs: list[float]) -> bool:
         k = len(errs)
         if k <= _RATE_WINDOW or errs[-1] > _SWITCH_ERR:
             return False
         rate = (errs[-1] / errs[-1 - _RATE_WINDOW]) ** (1.0 / _RATE_WINDOW)
         if rate >= 1.0:
             return True
-        remaining = math.log(tol / errs[-1]) / math.log(rate) if tol > 0 else math.inf
+        remaining = (math.log(self.tol / errs[-1]) / math.log(rate) if self.tol > 0
+                     else math.inf)
         if remaining <= _SWITCH_ITERS:
             return False
-        if not newton_cost:
-            W = kernel.scaled_columns()
-            thr = W.sum(axis=1) * (sparsity / W.shape[1])
-            density = np.count_nonzero(W >= thr[:, None]) / W.size
-            newton_cost.append(_NEWTON_STEPS * min(3.0 + 40.0 * density, _DENSE_STEP))
-        return remaining > newton_cost[0]
-
-    return stop
+        if self.pattern is None:
+            kernel = self.kernel
+            self.pattern = row_mass_truncate_csr(kernel.G, self.sparsity, row_scale=kernel.u,
+                                                 col_scale=kernel.v)
+            density = self.pattern.nnz / kernel.G.size
+            self._newton_cost = _NEWTON_STEPS * min(3.0 + 40.0 * density, _DENSE_STEP)
+        return remaining > self._newton_cost
 
 
 def _sparse_direction(
-    S: SparseTensor, r: np.ndarray, c: np.ndarray, ga: np.ndarray, gb: np.ndarray,
+    S: sp.csr_matrix, r: np.ndarray, c: np.ndarray, ga: np.ndarray, gb: np.ndarray,
     rtol: float, use_lu: bool,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Solve the sparsified Newton system (2) by its Schur complement in ``dy``.
 
     Returns ``dx, dy`` and the CG iteration count, negated when the sparse LU was used.
     """
-    Ssp = S.to_scipy()
-    St = Ssp.T
     inv_r = 1.0 / ((1.0 + _RIDGE) * r)
     c = (1.0 + _RIDGE) * c
-    rhs = gb - St @ (ga * inv_r)
+    rhs = gb - S.T @ (ga * inv_r)
     n_cg = 0
     if not use_lu:
-        # the Jacobi preconditioner needs the squares of the kept entries, same pattern
-        squares = S.with_values(Ssp.data**2).to_scipy()
-        diag = c - squares.T @ inv_r
+        diag = _schur_diagonal(S.indptr, S.indices, S.data, inv_r, c)
+        St = S.T
         dy, n_cg = _projected_pcg(
-            lambda p: c * p - St @ (inv_r * (Ssp @ p)), diag, c, rhs, rtol, _CG_MAX_ITER
+            lambda p: c * p - St @ (inv_r * (S @ p)), diag, c, rhs, rtol, _CG_MAX_ITER
         )
     if use_lu or n_cg >= _CG_MAX_ITER:
         # A = diag(c) - S^T diag(1/r) S, grounded at the last column (the null direction)
-        A = (sp.diags(c) - St @ sp.diags(inv_r) @ Ssp).tocsc()[:-1, :-1]
+        A = (sp.diags(c) - S.T @ sp.diags(inv_r) @ S).tocsc()[:-1, :-1]
         dy = np.zeros_like(c)
         dy[:-1] = spla.splu(A, permc_spec="MMD_AT_PLUS_A").solve(rhs[:-1])
         n_cg = -max(n_cg, 1)
-    dx = (ga - Ssp @ dy) * inv_r
+    dx = (ga - S @ dy) * inv_r
     return dx, dy, n_cg
+
+
+@njit(cache=True)
+def _schur_diagonal(indptr, indices, data, inv_r, c):  # noqa: ANN001, ANN202
+    """Diagonal of ``diag(c) - S^T diag(inv_r) S``: the Jacobi preconditioner."""
+    d = c.copy()
+    for i in range(indptr.size - 1):
+        for k in range(indptr[i], indptr[i + 1]):
+            d[indices[k]] -= inv_r[i] * data[k] * data[k]
+    return d
 
 
 def _dense_direction(

@@ -163,9 +163,24 @@ class StabilizedKernel:
         """Dual potentials ``(alpha, beta)`` with ``P = exp((alpha_i + beta_j - M_ij) / reg)``."""
         return self.f + self.reg * np.log(self.u), self.g + self.reg * np.log(self.v)
 
-    def plan(self) -> np.ndarray:
-        """The current plan ``diag(u) G diag(v)`` as a new dense array."""
-        P = self.G * self.v[None, :]
+    def plan(self, overwrite: bool = False) -> np.ndarray:
+        """The current plan ``diag(u) G diag(v)`` as a dense array.
+
+        Parameters
+        ----------
+        overwrite : bool, default False
+            Write the plan into the kernel's own buffer instead of a new array (saves
+            allocating and page-faulting ``n x m`` floats; the kernel is unusable after).
+
+        Returns
+        -------
+        ndarray, shape ``n x m``
+        """
+        if overwrite:
+            P = np.multiply(self.G, self.v[None, :], out=self.G)
+            self.G = np.empty((0, 0))
+        else:
+            P = self.G * self.v[None, :]
         P *= self.u[:, None]
         return P
 
