@@ -1,0 +1,293 @@
+"""Threaded products ``A @ B`` with a CSR right factor ``B`` that has few columns.
+
+``sparse_matmul(a, b)`` computes scipy's ``a @ b`` with Gustavson's row-by-row algorithm
+(F. G. Gustavson, "Two fast algorithms for sparse matrices: multiplication and permuted
+transposition", ACM TOMS 4(3), 1978): row ``i`` of the product is ``sum_p a_ip * b_p:``,
+accumulated in a dense buffer of length ``n_cols(b)`` with a marker array for the first touch
+of each column. The products are added in scipy's order (``csr_matmat``, ``csc_matvecs``) and
+each row is emitted as scipy's linked-list accumulator emits it (reverse order of first touch,
+exact zeros dropped), so a sparse result has scipy's ``indptr``, ``indices`` and ``data``, bit
+for bit. What differs is the schedule:
+
+- one numeric pass instead of scipy's symbolic pass followed by a numeric pass: each chunk of
+  rows writes its rows one after the other into its own region of a work buffer, sized from
+  the expected number of products (the regions are then moved together in place; a chunk
+  that does not fit makes the product run again with exact bounds);
+- the chunks run on ``numba.get_num_threads()`` threads (numba kernels that release the GIL),
+  each thread taking the next chunk when it is done with one. The calling thread works too and
+  waits only for chunks already started, so on a busy machine a thread that is not scheduled
+  costs nothing (a fork-join ``prange`` would wait for it at its barrier);
+- with ``dense_output=True``, or a dense ``a``, rows accumulate straight into the dense
+  result, with no sparse intermediate.
+
+The accumulator and marker stay in cache when ``b`` is narrow, as ``R.T`` of a random
+projection ``X @ R.T`` (``n_components`` columns).
+
+Examples
+--------
+>>> import numpy as np, scipy.sparse as sp
+>>> from bayesparse.sparse.spgemm import sparse_matmul
+>>> a = sp.random(50, 40, density=0.1, random_state=0, format="csr")
+>>> b = sp.random(40, 8, density=0.2, random_state=1, format="csr")
+>>> c = sparse_matmul(a, b)
+>>> ref = a @ b
+>>> all(np.array_equal(getattr(c, f), getattr(ref, f)) for f in ("indptr", "indices", "data"))
+True
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+
+__all__ = ["sparse_matmul"]
+
+#: Products with fewer multiply-adds than this run on the calling thread only: below it,
+#: handing chunks to other threads costs more than the work.
+PARALLEL_MIN_WORK = 200_000
+
+#: Chunks of rows per thread: enough for the threads to even out, few enough that the
+#: per-chunk call overhead (a few microseconds) stays negligible.
+CHUNKS_PER_THREAD = 8
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def sparse_matmul(a: Any, b: Any, *, dense_output: bool = False) -> Any:
+    """``a @ b`` for a sparse or dense ``a`` and a sparse ``b``, threaded over rows of ``a``.
+
+    Parameters
+    ----------
+    a : scipy sparse matrix/array or ndarray, shape ``n x m``
+        Converted to CSR if sparse, to a C-contiguous array if dense.
+    b : scipy sparse matrix/array, shape ``m x k``
+        Converted to CSR. Fast when ``k`` is small (the per-thread buffers have length ``k``).
+    dense_output : bool, default False
+        For sparse ``a``, return a dense array (accumulated directly, no sparse intermediate).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix or ndarray, shape ``n x k``
+        Sparse ``a``: a CSR matrix with the arrays of scipy's ``a @ b`` (no explicit zeros, no
+        duplicates, indices unsorted as scipy's); dense ``a`` or ``dense_output``: an ndarray.
+        The dtype is ``float32`` if both inputs are ``float32``, else ``float64``.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> b = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]))
+    >>> sparse_matmul(np.ones((2, 3)), b).tolist()
+    [[4.0, 2.0], [4.0, 2.0]]
+    """
+    if not sp.issparse(b):
+        raise TypeError(f"b: expected a scipy sparse matrix, got {type(b).__name__}")
+    a_sparse = sp.issparse(a)
+    if not a_sparse and not isinstance(a, np.ndarray):
+        raise TypeError(f"a: expected a scipy sparse matrix or ndarray, got {type(a).__name__}")
+    if a.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"a: shape {a.shape} does not match b's shape {b.shape}")
+    dtype = np.float32 if a.dtype == np.float32 and b.dtype == np.float32 else np.float64
+    b = sp.csr_matrix(b)
+    bp, bi, bv = _unsigned(b.indptr), _unsigned(b.indices), b.data.astype(dtype, copy=False)
+    n, k = a.shape[0], b.shape[1]
+    threads = numba.get_num_threads()
+    if not a_sparse:
+        x = np.ascontiguousarray(a, dtype=dtype)
+        out = np.zeros((n, k), dtype=dtype)
+        work = n * (b.shape[0] + b.nnz)
+        chunk = _chunk(n, threads) if threads > 1 and work >= PARALLEL_MIN_WORK else n
+        _run(_dense_a_rows, n, chunk, threads, x, bp, bi, bv, out)
+        return out
+    a = sp.csr_matrix(a)
+    if n == 0 or a.nnz == 0 or b.nnz == 0:
+        return np.zeros((n, k), dtype=dtype) if dense_output else sp.csr_matrix((n, k), dtype=dtype)
+    args = (_unsigned(a.indptr), _unsigned(a.indices), a.data.astype(dtype, copy=False), bp, bi,
+            bv)
+    work = a.nnz * b.nnz / b.shape[0]
+    chunk = _chunk(n, threads) if threads > 1 and work >= PARALLEL_MIN_WORK else n
+    if dense_output:
+        out = np.zeros((n, k), dtype=dtype)
+        _run(_dense_out_rows, n, chunk, threads, *args, out)
+        return out
+    starts = _estimated_starts(a, b, chunk)
+    most = min(n * k, a.nnz * int(np.diff(b.indptr).max()))
+    index_dtype = np.int32 if max(most, k) < np.iinfo(np.int32).max else np.int64
+    indptr = np.zeros(n + 1, dtype=index_dtype)
+    for exact in (False, True):
+        if exact:
+            bound = np.zeros(starts.size, dtype=np.int64)
+            _chunk_bounds(args[0], args[1], bp, k, bound[1:], chunk)
+            starts = np.cumsum(bound)
+        indices = np.empty(int(starts[-1]), dtype=index_dtype)
+        data = np.empty(int(starts[-1]), dtype=dtype)
+        full = np.zeros(starts.size - 1, dtype=np.bool_)
+        _run(_numeric_rows, n, chunk, threads, *args, k, starts, indices, data, indptr[1:], full)
+        if not full.any():
+            break
+    np.cumsum(indptr, out=indptr)
+    nnz = int(indptr[-1])
+    _compact(starts, indptr, indices, data, chunk)
+    return sp.csr_matrix((data[:nnz], indices[:nnz], indptr), shape=(n, k), copy=False)
+
+
+def _chunk(n: int, threads: int) -> int:
+    """Rows per chunk: about ``CHUNKS_PER_THREAD`` chunks a thread, at least 256 rows."""
+    return max(256, -(-n // (CHUNKS_PER_THREAD * threads)))
+
+
+def _unsigned(index: np.ndarray) -> np.ndarray:
+    """A non-negative index array viewed as unsigned: numba then skips the negative-index
+    wraparound on every lookup (about 15% of the product's time)."""
+    return index.view(np.uint32 if index.dtype.itemsize == 4 else np.uint64)
+
+
+def _run(kernel: Any, n: int, chunk: int, threads: int, *args: Any) -> None:
+    """``kernel(c, lo, hi, *args)`` for every chunk ``c`` of rows ``lo:hi``, on up to
+    ``threads`` threads; the calling thread takes chunks too, one at a time like the others."""
+    n_chunks = -(-n // chunk)
+    if n_chunks == 1:
+        kernel(0, 0, n, *args)
+        return
+    lock = threading.Lock()
+    pending = iter(range(n_chunks))
+
+    def drain() -> None:
+        while True:
+            with lock:
+                c = next(pending, None)
+            if c is None:
+                return
+            kernel(c, c * chunk, min(n, (c + 1) * chunk), *args)
+
+    helpers = [_thread_pool().submit(drain) for _ in range(min(threads, n_chunks) - 1)]
+    drain()
+    for h in helpers:
+        h.result()
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """The helper threads, started once; ``numba.get_num_threads()`` bounds their use."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS,
+                                       thread_name_prefix="bayesparse-spgemm")
+        return _pool
+
+
+def _estimated_starts(a: sp.csr_matrix, b: sp.csr_matrix, chunk: int) -> np.ndarray:
+    """Offsets of each chunk's region in the work buffer, from the expected number of
+    products of its rows (``nnz`` of its rows of ``a`` times the mean row length of ``b``)
+    with a 25% margin; never more than ``k`` a row, nor the longest row of ``b`` a product."""
+    n, k = a.shape[0], b.shape[1]
+    edges = np.minimum(np.arange(0, n + chunk, chunk), n)
+    edges = edges[: np.searchsorted(edges, n) + 1]
+    a_nnz = np.diff(a.indptr[edges]).astype(np.int64)
+    longest = int(np.diff(b.indptr).max())
+    guess = np.ceil(1.25 * a_nnz * (b.nnz / b.shape[0])).astype(np.int64) + 4 * k
+    cap = np.minimum(np.minimum(np.diff(edges) * k, a_nnz * longest), guess)
+    return np.concatenate(([0], np.cumsum(cap)))
+
+
+@njit(cache=True)
+def _chunk_bounds(ap, ai, bp, k, bound, chunk):  # pragma: no cover - compiled
+    """``bound[c]``: the number of entries of chunk ``c``'s rows of ``a @ b`` if no two products
+    of a row share a column (and at most ``k`` a row)."""
+    n = ap.size - 1
+    for c in range(bound.size):
+        total = 0
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            s = 0
+            for p in range(ap[i], ap[i + 1]):
+                j = ai[p]
+                s += np.int64(bp[j + 1]) - np.int64(bp[j])
+            total += min(s, k)
+        bound[c] = total
+
+
+@njit(nogil=True, cache=True)
+def _numeric_rows(c, lo, hi, ap, ai, av, bp, bi, bv, k, starts, ci, cx, row_nnz,
+                  full):  # pragma: no cover - compiled
+    """Rows ``lo:hi`` (chunk ``c``) of ``a @ b``, written one after the other into
+    ``ci, cx[starts[c]:starts[c + 1]]``, row ``i``'s length into ``row_nnz[i]``; if they do
+    not fit, stop and set ``full[c]``.
+
+    Row entries come in reverse order of first touch, as scipy's linked-list accumulator
+    emits them, and exact zeros are dropped as scipy drops them.
+    """
+    acc = np.empty(k, dtype=cx.dtype)
+    mark = np.full(k, -1, dtype=np.int64)
+    cols = np.empty(k, dtype=np.int64)
+    pos = starts[c]
+    for i in range(lo, hi):
+        m = 0
+        for p in range(ap[i], ap[i + 1]):
+            j = ai[p]
+            v = av[p]
+            for q in range(bp[j], bp[j + 1]):
+                col = bi[q]
+                if mark[col] != i:
+                    mark[col] = i
+                    acc[col] = v * bv[q]
+                    cols[m] = col
+                    m += 1
+                else:
+                    acc[col] += v * bv[q]
+        if pos + m > starts[c + 1]:
+            full[c] = True
+            return
+        w = pos
+        for t in range(m - 1, -1, -1):
+            col = cols[t]
+            if acc[col] != 0:
+                ci[w] = col
+                cx[w] = acc[col]
+                w += 1
+        row_nnz[i] = w - pos
+        pos = w
+
+
+@njit(cache=True)
+def _compact(starts, indptr, ci, cx, chunk):  # pragma: no cover - compiled
+    """Move each chunk's rows from ``starts[c]`` down to ``indptr``: in chunk order every
+    destination lies at or before its source, so no move overwrites data not yet moved."""
+    n = indptr.size - 1
+    for c in range(starts.size - 1):
+        dst = indptr[c * chunk]
+        src = starts[c]
+        if dst != src:
+            for t in range(indptr[min(n, (c + 1) * chunk)] - dst):
+                ci[dst + t] = ci[src + t]
+                cx[dst + t] = cx[src + t]
+
+
+@njit(nogil=True, cache=True)
+def _dense_out_rows(c, lo, hi, ap, ai, av, bp, bi, bv, out):  # pragma: no cover - compiled
+    """Rows ``lo:hi`` of sparse ``a`` times CSR ``b`` into the dense ``out``."""
+    for i in range(lo, hi):
+        row = out[i]
+        for p in range(ap[i], ap[i + 1]):
+            j = ai[p]
+            v = av[p]
+            for q in range(bp[j], bp[j + 1]):
+                row[bi[q]] += v * bv[q]
+
+
+@njit(nogil=True, cache=True)
+def _dense_a_rows(c, lo, hi, x, bp, bi, bv, out):  # pragma: no cover - compiled
+    """Rows ``lo:hi`` of dense ``x`` times CSR ``b``: each row of ``x`` is read once, in order,
+    and scattered through the rows of ``b``."""
+    for i in range(lo, hi):
+        row = out[i]
+        xi = x[i]
+        for j in range(xi.size):
+            v = xi[j]
+            for q in range(bp[j], bp[j + 1]):
+                row[bi[q]] += v * bv[q]
