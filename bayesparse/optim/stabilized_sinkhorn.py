@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numba import njit
 
 __all__ = ["StabilizedKernel"]
 
@@ -240,15 +241,32 @@ class StabilizedKernel:
         self.v = b / (G.T @ self.u)
         for i in range(n_iter):
             Kv = G @ self.v
-            err = float(np.abs(self.u * Kv - a).sum())
+            # the error of the current u and the next u from one compiled pass (small
+            # problems spend as much time in numpy's per-call overhead as in the products)
+            err, u, u_lo, u_hi = _residual_and_ratio(self.u, Kv, a)
             errs.append(err)
             if times is not None and clock is not None:
                 times.append(clock())
             if (err < tol or not np.isfinite(err) or i == n_iter - 1
                     or (stop is not None and stop(errs))):
                 break
-            self.u = a / Kv
-            self.v = b / (G.T @ self.u)
-            if self.absorb():
+            self.u = u
+            _, self.v, v_lo, v_hi = _residual_and_ratio(self.v, G.T @ u, b)
+            if not (_LO < u_lo and u_hi < _HI and _LO < v_lo and v_hi < _HI):
+                self.absorb(force=True)
                 G = self.G
         return errs
+
+
+@njit(cache=True)
+def _residual_and_ratio(x, y, w):  # noqa: ANN001, ANN202
+    """``||x y - w||_1`` and the Sinkhorn update ``w / y`` (a new array) with its range."""
+    err = 0.0
+    lo, hi = np.inf, -np.inf
+    out = np.empty_like(y)
+    for i in range(y.size):
+        err += abs(x[i] * y[i] - w[i])
+        out[i] = w[i] / y[i]
+        lo = min(lo, out[i])
+        hi = max(hi, out[i])
+    return err, out, lo, hi
