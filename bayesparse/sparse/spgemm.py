@@ -225,13 +225,27 @@ def _numeric_rows(c, lo, hi, ap, ai, av, bp, bi, bv, k, starts, ci, cx, row_nnz,
     acc = np.empty(k, dtype=cx.dtype)
     mark = np.full(k, -1, dtype=np.int64)
     cols = np.empty(k, dtype=np.int64)
+    longest = 0
+    for i in range(lo, hi):
+        longest = max(longest, np.int64(ap[i + 1]) - np.int64(ap[i]))
+    first = np.empty(longest, dtype=np.int64)
+    stop = np.empty(longest, dtype=np.int64)
+    scale = np.empty(longest, dtype=cx.dtype)
     pos = starts[c]
     for i in range(lo, hi):
-        m = 0
+        # The row's entries of a that meet a non-empty row of b, gathered without a branch:
+        # looping over every b row directly mispredicts its exit on most entries of a.
+        r = 0
         for p in range(ap[i], ap[i + 1]):
             j = ai[p]
-            v = av[p]
-            for q in range(bp[j], bp[j + 1]):
+            first[r] = bp[j]
+            stop[r] = bp[j + 1]
+            scale[r] = av[p]
+            r += stop[r] > first[r]
+        m = 0
+        for t in range(r):
+            v = scale[t]
+            for q in range(first[t], stop[t]):
                 col = bi[q]
                 if mark[col] != i:
                     mark[col] = i
