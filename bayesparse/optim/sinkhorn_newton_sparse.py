@@ -432,9 +432,11 @@ def _loss(problem: _Problem, opts: _Options, log: bool) -> Any:
         loss = loss if problem.is_torch else loss[()]
         P = problem.output(plan)
     elif opts.grad == "autodiff":
+        loss = _ImplicitLoss.apply(value, problem.a_in, problem.b_in, problem.M_in, plan,
+                                   problem.M_full, problem.b_full, problem.reg)
         P = _ImplicitPlan.apply(problem.a_in, problem.b_in, problem.M_in,
-                                problem.output(plan), plan, problem.b_full, problem.reg)
-        loss = (P * problem.M_in).sum()
+                                problem.output(plan), plan, problem.b_full,
+                                problem.reg) if log else None
     else:
         grads = (alpha - alpha.mean(), beta - beta.mean(), plan)
         loss = _EnvelopeLoss.apply(value, problem.a_in, problem.b_in, problem.M_in, *grads)
@@ -545,6 +547,36 @@ class _ImplicitPlan(torch.autograd.Function):
         return ga, gb, as_t(gM), None, None, None, None
 
 
+class _ImplicitLoss(torch.autograd.Function):
+    """``<P, M>`` at the converged plan, its gradient by Eq. (3) with ``Gbar = M`` plus the
+    explicit ``P``: ``d/dM = P + P * (lam_i + mu_j - M_ij) / reg``, ``d/da = lam``,
+    ``d/db = mu`` (one linear solve, no plan tensor in the autograd graph)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, value: float, a: torch.Tensor | None, b: torch.Tensor | None,
+        M: torch.Tensor, plan: np.ndarray, M64: np.ndarray, b_full: np.ndarray, reg: float,
+    ) -> torch.Tensor:
+        ctx.plan, ctx.M64, ctx.b_full, ctx.reg = plan, M64, b_full, reg
+        ctx.given = (a is not None, b is not None)
+        return torch.tensor(value, dtype=M.dtype, device=M.device)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        P, M = ctx.plan, ctx.M64
+        lam, mu = _implicit_vjp(P, M, ctx.b_full)
+        scale = float(grad)
+        gM = lam[:, None] + mu[None, :]
+        gM -= M
+        gM *= scale / ctx.reg
+        gM += scale
+        gM *= P
+        as_t = lambda x: torch.as_tensor(x, dtype=grad.dtype, device=grad.device)  # noqa: E731
+        ga = as_t(scale * lam) if ctx.given[0] else None
+        gb = as_t(scale * mu) if ctx.given[1] else None
+        return None, ga, gb, as_t(gM), None, None, None, None
+
+
 def _implicit_vjp(
     P: np.ndarray, G: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -552,9 +584,11 @@ def _implicit_vjp(
     the converged plan; the null direction ``(1, -1)`` fixed so that the gradients are those
     of the mass-balanced problem (``b`` rescaled to the mass of ``a``)."""
     W = G * P
-    rows, cols = np.flatnonzero(P.sum(1) > 0), np.flatnonzero(P.sum(0) > 0)
-    Pk = P[np.ix_(rows, cols)]
-    r, c = Pk.sum(1), Pk.sum(0)
+    r_all, c_all = P.sum(1), P.sum(0)
+    rows, cols = np.flatnonzero(r_all > 0), np.flatnonzero(c_all > 0)
+    full = rows.size == P.shape[0] and cols.size == P.shape[1]
+    Pk = P if full else P[np.ix_(rows, cols)]
+    r, c = r_all[rows], c_all[cols]
     ga, gb = W.sum(1)[rows], W.sum(0)[cols]
     dx, dy, n_cg = _dense_direction(Pk, np.ones_like(r), np.ones_like(c), r, c, ga, gb, 1e-11)
     if n_cg >= _CG_MAX_ITER:  # ill-conditioned (near-assignment plans): sparse LU
