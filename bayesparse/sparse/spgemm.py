@@ -13,10 +13,13 @@ for bit. What differs is the schedule:
   rows writes its rows one after the other into its own region of a work buffer, sized from
   the expected number of products (the regions are then moved together in place; a chunk
   that does not fit makes the product run again with exact bounds);
-- the chunks run on ``numba.get_num_threads()`` threads (numba kernels that release the GIL),
-  each thread taking the next chunk when it is done with one. The calling thread works too and
-  waits only for chunks already started, so on a busy machine a thread that is not scheduled
-  costs nothing (a fork-join ``prange`` would wait for it at its barrier);
+- the chunks run on up to ``numba.get_num_threads()`` threads (numba kernels that release the
+  GIL), each thread taking the next chunk when it is done with one. The calling thread works
+  too and waits only for chunks already started (a fork-join ``prange`` would also wait for a
+  thread the machine has not scheduled yet, at its barrier). As OpenMP's dynamic adjustment
+  (``OMP_DYNAMIC``) does, helpers start only on idle cores: a helper sharing a busy core is
+  preempted while it holds a chunk and the caller waits for it (on a 2-core machine at load 7,
+  two threads were 1.3x slower than one);
 - with ``dense_output=True``, or a dense ``a``, rows accumulate straight into the dense
   result, with no sparse intermediate.
 
@@ -37,6 +40,7 @@ True
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -55,6 +59,9 @@ PARALLEL_MIN_WORK = 200_000
 #: Chunks of rows per thread: enough for the threads to even out, few enough that the
 #: per-chunk call overhead (a few microseconds) stays negligible.
 CHUNKS_PER_THREAD = 8
+
+#: Linux's load file; its fourth field starts with the number of running tasks.
+_LOADAVG = "/proc/loadavg"
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -102,7 +109,7 @@ def sparse_matmul(a: Any, b: Any, *, dense_output: bool = False) -> Any:
         x = np.ascontiguousarray(a, dtype=dtype)
         out = np.zeros((n, k), dtype=dtype)
         work = n * (b.shape[0] + b.nnz)
-        chunk = _chunk(n, threads) if threads > 1 and work >= PARALLEL_MIN_WORK else n
+        chunk = _chunk(n, threads, work)
         _run(_dense_a_rows, n, chunk, threads, x, bp, bi, bv, out)
         return out
     a = sp.csr_matrix(a)
@@ -111,7 +118,7 @@ def sparse_matmul(a: Any, b: Any, *, dense_output: bool = False) -> Any:
     args = (_unsigned(a.indptr), _unsigned(a.indices), a.data.astype(dtype, copy=False), bp, bi,
             bv)
     work = a.nnz * b.nnz / b.shape[0]
-    chunk = _chunk(n, threads) if threads > 1 and work >= PARALLEL_MIN_WORK else n
+    chunk = _chunk(n, threads, work)
     if dense_output:
         out = np.zeros((n, k), dtype=dtype)
         _run(_dense_out_rows, n, chunk, threads, *args, out)
@@ -137,8 +144,11 @@ def sparse_matmul(a: Any, b: Any, *, dense_output: bool = False) -> Any:
     return sp.csr_matrix((data[:nnz], indices[:nnz], indptr), shape=(n, k), copy=False)
 
 
-def _chunk(n: int, threads: int) -> int:
-    """Rows per chunk: about ``CHUNKS_PER_THREAD`` chunks a thread, at least 256 rows."""
+def _chunk(n: int, threads: int, work: float) -> int:
+    """Rows per chunk: all ``n`` for small products or without idle cores, else about
+    ``CHUNKS_PER_THREAD`` chunks a thread, at least 256 rows."""
+    if threads == 1 or work < PARALLEL_MIN_WORK or _idle(threads) == 1:
+        return n
     return max(256, -(-n // (CHUNKS_PER_THREAD * threads)))
 
 
@@ -166,10 +176,23 @@ def _run(kernel: Any, n: int, chunk: int, threads: int, *args: Any) -> None:
                 return
             kernel(c, c * chunk, min(n, (c + 1) * chunk), *args)
 
-    helpers = [_thread_pool().submit(drain) for _ in range(min(threads, n_chunks) - 1)]
+    helpers = [_thread_pool().submit(drain) for _ in range(min(_idle(threads), n_chunks) - 1)]
     drain()
     for h in helpers:
         h.result()
+
+
+def _idle(threads: int) -> int:
+    """``threads``, or fewer: the calling thread plus one helper per idle core, counted from
+    the running tasks in ``/proc/loadavg`` (all ``threads`` where there is no such file)."""
+    try:
+        with open(_LOADAVG) as f:
+            running = int(f.read().split()[3].split("/")[0])
+        cores = len(os.sched_getaffinity(0))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return threads
+    # ``running`` counts the calling thread itself.
+    return max(1, min(threads, cores - running + 1))
 
 
 def _thread_pool() -> ThreadPoolExecutor:
@@ -238,10 +261,11 @@ def _numeric_rows(c, lo, hi, ap, ai, av, bp, bi, bv, k, starts, ci, cx, row_nnz,
         r = 0
         for p in range(ap[i], ap[i + 1]):
             j = ai[p]
-            first[r] = bp[j]
-            stop[r] = bp[j + 1]
+            start, end = bp[j], bp[j + 1]
+            first[r] = start
+            stop[r] = end
             scale[r] = av[p]
-            r += stop[r] > first[r]
+            r += end > start
         m = 0
         for t in range(r):
             v = scale[t]

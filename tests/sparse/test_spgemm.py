@@ -20,10 +20,12 @@ def _assert_same_csr(c, ref):
 
 @pytest.fixture(params=["one thread", "chunks"])
 def threads(request, monkeypatch):
-    """Chunks of rows on helper threads, whatever the test process's thread count."""
+    """Chunks of rows on helper threads, whatever the test process's thread count and the
+    machine's load."""
     if request.param == "chunks":
         monkeypatch.setattr(spgemm, "PARALLEL_MIN_WORK", 0)
         monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
+        monkeypatch.setattr(spgemm, "_idle", lambda threads: threads)
     return request.param
 
 
@@ -70,6 +72,19 @@ def test_rows_longer_than_estimated_rerun_exactly(threads):
     b[1:, 0] = 1.0
     b = b.tocsr()
     _assert_same_csr(sparse_matmul(a, b), a @ b)
+
+
+def test_helpers_only_on_idle_cores(monkeypatch, tmp_path):
+    assert 1 <= spgemm._idle(4) <= 4
+    monkeypatch.setattr(spgemm.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    loadavg = tmp_path / "loadavg"
+    monkeypatch.setattr(spgemm, "_LOADAVG", str(loadavg))
+    loadavg.write_text("7.0 6.0 5.0 1/120 999\n")
+    assert spgemm._idle(4) == 2  # only this thread runs: both cores are free
+    loadavg.write_text("7.0 6.0 5.0 7/120 999\n")
+    assert spgemm._idle(4) == 1
+    monkeypatch.setattr(spgemm, "_LOADAVG", str(tmp_path / "missing"))
+    assert spgemm._idle(4) == 4
 
 
 def test_empty_operands():
