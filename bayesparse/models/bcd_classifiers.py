@@ -3,8 +3,9 @@
 ``BCDLogisticRegression`` minimizes scikit-learn's ``C sum_i loss_i + penalty(w)`` (binary
 logistic or multinomial softmax loss, L1 or L2 penalty, unpenalized intercept).
 ``selection="working_set"`` on binary problems runs the numba working-set proximal Newton of
-:func:`bayesparse.optim.bcd.logistic_working_set.logistic_working_set`; a rule of
-:data:`bayesparse.optim.bcd.SELECTION_RULES` (or multinomial problems) runs
+:func:`bayesparse.optim.bcd.logistic_working_set.logistic_working_set`, on multinomial ones
+the class-block proximal Newton of :func:`bayesparse.optim.bcd.softmax_newton`; a rule of
+:data:`bayesparse.optim.bcd.SELECTION_RULES` runs
 :func:`bayesparse.optim.bcd.bcd_solve` on the :class:`~bayesparse.optim.bcd.Logistic` /
 :class:`~bayesparse.optim.bcd.Softmax` datafit (Nutini, Laradji & Schmidt 2022).
 
@@ -38,7 +39,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bayesparse.models.bcd_estimators import _as_matrix
-from bayesparse.optim.bcd.logistic_working_set import logistic_working_set
+from bayesparse.optim.bcd.logistic_working_set import logistic_working_set, softmax_newton
 from bayesparse.optim.bcd.problems import L1, L2, GraphQuadratic, Logistic, Softmax
 from bayesparse.optim.bcd.rules import SELECTION_RULES
 from bayesparse.optim.bcd.solver import PARTITIONS, UPDATES, bcd_solve
@@ -58,11 +59,12 @@ class BCDLogisticRegression(ClassifierMixin, BaseEstimator):
     tol : float, default=1e-6
         Stop when the largest KKT violation of ``mean loss + penalty / (n C)`` is below it.
     max_iter : int, default=1000
-        Working-set rounds, or passes of ``n_features / block_size`` block updates.
+        Working-set rounds (binary), sweeps over the classes (multinomial), or passes of
+        ``n_features / block_size`` block updates (block rules).
     selection : str, default="working_set"
         ``"working_set"`` (binary: numba proximal Newton on KKT working sets; multinomial:
-        GSQ-chosen variable blocks with matrix updates) or a block rule (cyclic, random,
-        lipschitz, gs, gsl, gsq).
+        numba proximal Newton on class blocks, :func:`bayesparse.optim.bcd.softmax_newton`)
+        or a block rule (cyclic, random, lipschitz, gs, gsl, gsq).
     partition : {"contiguous", "sorted", "random", "variable"}, default="variable"
         Block partition of the rules.
     block_size : int, default=5
@@ -154,6 +156,12 @@ class BCDLogisticRegression(ClassifierMixin, BaseEstimator):
                 tol=self.tol, max_iter=self.max_iter)
             coef, intercept, kkt, n_iter = (res.coef[None, :], np.array([res.intercept]),
                                             res.kkt, res.n_iter)
+        elif self.selection == "working_set":
+            res = softmax_newton(X, y_idx, k, lam if self.penalty == "l1" else 0.0,
+                                 lam if self.penalty == "l2" else 0.0,
+                                 fit_intercept=self.fit_intercept, tol=self.tol,
+                                 max_iter=self.max_iter)
+            coef, intercept, kkt, n_iter = res.coef.T.copy(), res.intercept, res.kkt, res.n_iter
         else:
             coef, intercept, kkt, n_iter = self._fit_blocks(X, y_idx, k, lam)
         if kkt > self.tol:
@@ -176,11 +184,8 @@ class BCDLogisticRegression(ClassifierMixin, BaseEstimator):
         if self.fit_intercept:
             weights[-1] = 0.0
         penalty = L1(weights) if self.penalty == "l1" else L2(weights)
-        if self.selection == "working_set":
-            selection, partition, update, bs = "gsq", "variable", "matrix", min(d, 50)
-        else:
-            selection, partition, bs = self.selection, self.partition, min(self.block_size, d)
-            update = "matrix" if self.update == "newton" and not binary else self.update
+        selection, partition, bs = self.selection, self.partition, min(self.block_size, d)
+        update = "matrix" if self.update == "newton" and not binary else self.update
         if partition == "variable" and selection not in ("gs", "gsl", "gsq"):
             partition = "contiguous"
         res = bcd_solve(datafit, penalty, partition=partition, block_size=bs,

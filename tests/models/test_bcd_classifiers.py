@@ -129,3 +129,33 @@ def test_label_propagation_given_graph_and_errors():
         BCDLogisticRegression().fit(Xn, y)
     with pytest.raises(ValueError, match="C"):
         BCDLogisticRegression(C=-1.0).fit(X, y)
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l2"])
+def test_multinomial_separable_converges_or_warns(penalty):
+    """Separable blobs at weak regularization: the class-block Newton solver reaches a KKT
+    violation of 1e-8 (recomputed here from the softmax gradient); one sweep warns."""
+    import warnings
+
+    from scipy.special import softmax as softmax_fn
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 40)
+    X = 6.0 * np.eye(3, 6)[y] + rng.standard_normal((120, 6))
+    C = 100.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        m = BCDLogisticRegression(penalty=penalty, C=C, tol=1e-8).fit(X, y)
+    assert m.n_iter_ < 100 and m.score(X, y) == 1.0
+    lam = 1.0 / (len(y) * C)
+    G = (softmax_fn(X @ m.coef_.T + m.intercept_, axis=1) - np.eye(3)[y]) / len(y)
+    grad = X.T @ G
+    W = m.coef_.T
+    if penalty == "l2":
+        viol = np.abs(grad + lam * W)
+    else:
+        viol = np.where(W != 0, np.abs(grad + lam * np.sign(W)), np.maximum(np.abs(grad) - lam, 0))
+    assert max(viol.max(), np.abs(G.sum(axis=0)).max()) <= 1e-8
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        BCDLogisticRegression(penalty=penalty, C=C, tol=1e-8, max_iter=1).fit(X, y)

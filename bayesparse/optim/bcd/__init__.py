@@ -9,6 +9,7 @@ from bayesparse.optim.bcd.logistic_working_set import (
 from bayesparse.optim.bcd.logistic_working_set import (
     logistic_working_set as logistic_working_set,
 )
+from bayesparse.optim.bcd.logistic_working_set import softmax_newton as softmax_newton
 from bayesparse.optim.bcd.problems import L1 as L1
 from bayesparse.optim.bcd.problems import L2 as L2
 from bayesparse.optim.bcd.problems import GraphQuadratic as GraphQuadratic
