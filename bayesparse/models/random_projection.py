@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bayesparse.rng import check_generator
 from bayesparse.sparse import SparseTensor, random_pattern
-from bayesparse.sparse.spgemm import sparse_matmul
+from bayesparse.sparse.spgemm import RightFactor, sparse_matmul
 
 
 def very_sparse_matrix(
@@ -155,8 +155,9 @@ class VerySparseRandomProjection(TransformerMixin, BaseEstimator):
         self.components_ = very_sparse_matrix(k, n_features, density, rng)
         self.n_components_ = k
         self.density_ = density
-        # Rᵀ in CSR once: the row-by-row product X Rᵀ reads it by rows of Rᵀ.
-        self._components_t = self.components_.to_scipy().T.tocsr()
+        # Rᵀ prepared once (CSR, values as one-byte codes into ±sqrt(s/k)): the row-by-row
+        # product X Rᵀ reads it by rows of Rᵀ.
+        self._components_t = RightFactor(self.components_.to_scipy().T)
         return self
 
     def transform(self, X: Any) -> Any:
@@ -186,8 +187,8 @@ class VerySparseRandomProjection(TransformerMixin, BaseEstimator):
         X = validate_data(
             self, X, accept_sparse=["csr", "csc"], reset=False, dtype=[np.float64, np.float32]
         )
-        rt = self._components_t.astype(X.dtype, copy=False)
-        return sparse_matmul(X, rt, dense_output=self.dense_output)
+        return sparse_matmul(X, self._components_t.astype(X.dtype),
+                             dense_output=self.dense_output)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

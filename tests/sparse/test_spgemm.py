@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from bayesparse.sparse import spgemm
-from bayesparse.sparse.spgemm import sparse_matmul
+from bayesparse.sparse.spgemm import RightFactor, sparse_matmul
 
 
 def _assert_same_csr(c, ref):
@@ -52,6 +52,24 @@ def test_dense_results_equal_scipy(threads):
     # A Fortran-ordered, float32 x is copied to C order and promoted with b's float64.
     np.testing.assert_array_equal(sparse_matmul(np.asfortranarray(x.astype(np.float32)), b),
                                   x.astype(np.float32) @ b)
+
+
+def test_right_factor_with_coded_values(threads):
+    rng = np.random.default_rng(2)
+    a = sp.random(1000, 400, density=0.02, random_state=rng, format="csr")
+    b = sp.random(400, 30, density=0.05, random_state=rng, format="csr")
+    b.data = rng.choice([-0.75, 0.5, 2.0], size=b.nnz)
+    factor = RightFactor(b)
+    assert factor.coded and factor.shape == b.shape and factor.nnz == b.nnz
+    _assert_same_csr(sparse_matmul(a, factor), a @ b)
+    np.testing.assert_array_equal(sparse_matmul(a, factor, dense_output=True), (a @ b).toarray())
+    x = rng.normal(size=(300, 400))
+    np.testing.assert_array_equal(sparse_matmul(x, factor), x @ b)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    _assert_same_csr(sparse_matmul(a32, factor.astype(np.float32)), a32 @ b32)
+    # More than 256 distinct values: kept as they are.
+    assert not RightFactor(sp.random(400, 30, density=0.05, random_state=3)).coded
+    assert not RightFactor(b, coded=False).coded
 
 
 def test_cancellation_drops_zeros_as_scipy():
@@ -101,6 +119,7 @@ def test_empty_operands():
         (np.ones((2, 3)), np.ones((3, 2)), TypeError, "b: expected a scipy sparse"),
         ([[1.0, 2.0]], sp.eye(2, format="csr"), TypeError, "a: expected"),
         (np.ones((2, 3)), sp.eye(2, format="csr"), ValueError, "a: shape"),
+        (np.ones((2, 3)), "b", TypeError, "b: expected a scipy sparse"),
     ],
 )
 def test_bad_input(a, b, error, match):
