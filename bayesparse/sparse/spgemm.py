@@ -255,7 +255,9 @@ def _run(kernel: Any, n: int, chunk: int, threads: int, *args: Any) -> None:
     helpers = [_thread_pool().submit(drain) for _ in range(min(_idle(threads), n_chunks) - 1)]
     drain()
     for h in helpers:
-        h.result()
+        # A helper that has not started (its thread not yet scheduled) has nothing left to do.
+        if not h.cancel():
+            h.result()
 
 
 def _idle(threads: int) -> int:
@@ -279,6 +281,17 @@ def _thread_pool() -> ThreadPoolExecutor:
             _pool = ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS,
                                        thread_name_prefix="bayesparse-spgemm")
         return _pool
+
+
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist (and its lock may be held by a thread
+    that does not exist either): start anew when needed."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _estimated_starts(a: sp.csr_matrix, b: RightFactor, chunk: int) -> np.ndarray:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+
 import numba
 import numpy as np
 import pytest
@@ -90,6 +93,28 @@ def test_rows_longer_than_estimated_rerun_exactly(threads):
     b[1:, 0] = 1.0
     b = b.tocsr()
     _assert_same_csr(sparse_matmul(a, b), a @ b)
+
+
+def _product_in_child(a, b, results):
+    results.put(sparse_matmul(a, b).toarray())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_helper_threads_after_fork(threads):
+    # The child inherits the pool object but not its threads: products there must not wait
+    # for helpers that never run.
+    rng = np.random.default_rng(4)
+    a = sp.random(2000, 300, density=0.02, random_state=rng, format="csr")
+    b = sp.random(300, 20, density=0.05, random_state=rng, format="csr")
+    sparse_matmul(a, b)
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    child = ctx.Process(target=_product_in_child, args=(a, b, results))
+    child.start()
+    got = results.get(timeout=120)
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(got, (a @ b).toarray())
 
 
 def test_helpers_only_on_idle_cores(monkeypatch, tmp_path):
