@@ -104,6 +104,8 @@ class RightFactor:
         if not sp.issparse(b):
             raise TypeError(f"b: expected a scipy sparse matrix, got {type(b).__name__}")
         b = sp.csr_matrix(b)
+        if b.dtype.kind == "c":
+            raise TypeError(f"b: expected real values, got {b.dtype}")
         if b.dtype not in (np.float32, np.float64):
             b = b.astype(np.float64)
         self.shape, self.nnz, self.dtype = b.shape, b.nnz, b.dtype
@@ -176,6 +178,8 @@ def sparse_matmul(a: Any, b: Any, *, dense_output: bool = False) -> Any:
         raise TypeError(f"a: expected a scipy sparse matrix or ndarray, got {type(a).__name__}")
     if a.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"a: shape {a.shape} does not match b's shape {b.shape}")
+    if a.dtype.kind == "c":
+        raise TypeError(f"a: expected real values, got {a.dtype}")
     dtype = np.float32 if a.dtype == np.float32 and b.dtype == np.float32 else np.float64
     bp, bi = b.indptr, b.indices
     bv, bc, coded = b.values(dtype)

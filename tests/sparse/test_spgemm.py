@@ -145,6 +145,8 @@ def test_empty_operands():
         ([[1.0, 2.0]], sp.eye(2, format="csr"), TypeError, "a: expected"),
         (np.ones((2, 3)), sp.eye(2, format="csr"), ValueError, "a: shape"),
         (np.ones((2, 3)), "b", TypeError, "b: expected a scipy sparse"),
+        (np.ones((2, 2), dtype=complex), sp.eye(2, format="csr"), TypeError, "a: expected real"),
+        (np.ones((2, 2)), sp.eye(2, format="csr", dtype=complex), TypeError, "b: expected real"),
     ],
 )
 def test_bad_input(a, b, error, match):
