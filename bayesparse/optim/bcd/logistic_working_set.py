@@ -58,7 +58,7 @@ class LogisticWorkingSetResult:
     dual_gap: float
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _col_dot(X, data, indices, indptr, sparse, j, v):  # pragma: no cover - compiled
     s = 0.0
     if sparse:
@@ -70,7 +70,7 @@ def _col_dot(X, data, indices, indptr, sparse, j, v):  # pragma: no cover - comp
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _col_wsq(X, data, indices, indptr, sparse, j, h):  # pragma: no cover - compiled
     s = 0.0
     if sparse:
@@ -82,7 +82,19 @@ def _col_wsq(X, data, indices, indptr, sparse, j, h):  # pragma: no cover - comp
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
+def _col_wdot(X, data, indices, indptr, sparse, j, h, v):  # pragma: no cover - compiled
+    s = 0.0
+    if sparse:
+        for k in range(indptr[j], indptr[j + 1]):
+            s += data[k] * h[indices[k]] * v[indices[k]]
+    else:
+        for i in range(X.shape[0]):
+            s += X[i, j] * h[i] * v[i]
+    return s
+
+
+@njit(cache=True, fastmath=True)
 def _col_axpy(X, data, indices, indptr, sparse, j, a, v):  # pragma: no cover - compiled
     if sparse:
         for k in range(indptr[j], indptr[j + 1]):
@@ -140,13 +152,7 @@ def _model_cd(X, data, indices, indptr, sparse, h, w, ws, grad_ws, lips, gsum, h
             j = ws[t]
             if lips[t] == 0.0:
                 continue
-            hxd = 0.0
-            if sparse:
-                for k in range(indptr[j], indptr[j + 1]):
-                    hxd += data[k] * h[indices[k]] * xd[indices[k]]
-            else:
-                for i in range(n):
-                    hxd += X[i, j] * h[i] * xd[i]
+            hxd = _col_wdot(X, data, indices, indptr, sparse, j, h, xd)
             old = w[j] + delta[t]
             L = lips[t] + a2
             # exact minimizer of the model along j (loss gradient = grad_ws - a2 w)

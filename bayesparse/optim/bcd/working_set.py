@@ -108,7 +108,7 @@ def _xt_dense(X, r):  # pragma: no cover - compiled
     # one thread, column by column: on a loaded machine a threaded gemv is slower
     out = np.empty(X.shape[1])
     for j in range(X.shape[1]):
-        out[j] = np.dot(X[:, j], r)
+        out[j] = _col_dot(X, j, r)
     return out
 
 
