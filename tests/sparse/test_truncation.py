@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bayesparse.sparse import SparseTensor
-from bayesparse.sparse.truncation import row_mass_truncate
+from bayesparse.sparse.truncation import row_mass_truncate, row_mass_truncate_csr
 
 
 def _reference(x: np.ndarray, tol: float) -> np.ndarray:
@@ -47,6 +47,21 @@ def test_row_scale_and_row_sums():
     direct = row_mass_truncate(u[:, None] * w, 1e-3)
     scaled = row_mass_truncate(w, 1e-3, row_sums=w.sum(1), row_scale=u)
     assert torch_equal(direct, scaled)
+
+
+def test_col_scale_truncates_the_scaled_matrix_without_forming_it():
+    """``diag(u) W diag(v)`` (a plan in scaled form) truncated from ``W``, ``u`` and ``v``
+    keeps the entries and values of the truncation of the formed matrix."""
+    rng = np.random.default_rng(1)
+    w = rng.random((7, 9)) ** 6
+    u, v = rng.random(7) + 0.5, rng.random(9) + 0.5
+    direct = row_mass_truncate(u[:, None] * w * v[None, :], 1e-3).to_scipy()
+    scaled = row_mass_truncate_csr(w, 1e-3, row_scale=u, col_scale=v)
+    np.testing.assert_array_equal(scaled.indptr, direct.indptr)
+    np.testing.assert_array_equal(scaled.indices, direct.indices)
+    np.testing.assert_allclose(scaled.data, direct.data, rtol=1e-14)
+    with pytest.raises(ValueError, match="col_scale"):
+        row_mass_truncate_csr(w, 1e-3, col_scale=-v)
 
 
 def torch_equal(s1: SparseTensor, s2: SparseTensor) -> bool:
