@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 import multiprocessing
+import subprocess
 import time
 import warnings
 from collections.abc import Callable
@@ -412,6 +413,12 @@ def report() -> None:
         "time is extrapolated from its measured per-iteration cost and the iterations its "
         "error's linear rate predicts.\n",
     ]
+    commits = sorted({r.get("commit", "") for r in rows} - {""})
+    if len(commits) > 1:
+        lines.append("Rows were measured in separate runs (`--only`), at commits "
+                     + ", ".join(f"{c} ({[r.get('commit') for r in rows].count(c)} rows)"
+                                 for c in commits)
+                     + "; the rows without a commit come from the run the header names.\n")
     cols = ["case", "SNS", *PEERS]
     table = []
     for r in rows:
@@ -487,6 +494,9 @@ def main() -> None:
     parser.add_argument("--cap", type=float, default=None, help="time cap per peer (s)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the cases already in the results file, run the others")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="re-run the cases whose name contains TEXT (repeatable), "
+                             "replacing their rows in the results file; keep the others")
     ns = parser.parse_args()
     if ns.report:
         report()
@@ -504,24 +514,35 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     done: set[str] = set()
     flow_rows: list[dict[str, Any]] = []
-    if ns.resume:
+    if ns.resume or ns.only:
         data = json.loads(result_path("sinkhorn", "json").read_text())
         rows = [{**r, "_traces": r.pop("traces", {})} for r in data["cases"]]
         done = {r["case"] for r in rows}
         flow_rows = data.get("gradient_flow", [])
+        if ns.only:
+            done = {c for c in done if not any(t in c for t in ns.only)}
     params = {"target_l1_error": TARGET, "cap_seconds": cap, "repeat": repeat, "threads": 1,
               "quick": ns.quick}
     with threadpool_limits(limits=1):
         torch.set_num_threads(1)
+        commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+        # load the compiled kernels before the first timed solve
+        run_ours(*make_case("uniform", 300), 1e-3)
         for kind, n, reg in cases:
             if f"{kind} n={n} reg={reg:g}" in done:
                 continue
             start = time.perf_counter()
-            row = bench_case(kind, n, reg, cap, repeat if n <= 1000 else 2 if n <= 2000 else 1)
+            row = bench_case(kind, n, reg, cap, repeat if n <= 1000 else 2)
             print(f"{row['case']:28s} ours {row['ours_time']:.3g}s L1 {row['ours_err']:.1g} "
                   + " ".join(f"{p}={row.get(p + '_ratio', math.nan):.3g}x" for p in PEERS)
                   + f"  [{time.perf_counter() - start:.0f}s]", flush=True)
-            rows.append(row)
+            row["commit"] = commit
+            names = [r["case"] for r in rows]
+            if row["case"] in names:
+                rows[names.index(row["case"])] = row
+            else:
+                rows.append(row)
             write_results("sinkhorn", params, [_thin(r) for r in rows],
                           gradient_flow=flow_rows)
         if not flow_rows:

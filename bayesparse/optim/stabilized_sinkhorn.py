@@ -86,6 +86,8 @@ class StabilizedKernel:
         self.v = np.ones(M.shape[1])
         self.n_absorb = 0
         self._work: np.ndarray | None = None
+        #: ``(u, v, G v, G^T u)`` of the last Sinkhorn iterate, for :meth:`marginals`
+        self._products: tuple[np.ndarray, ...] | None = None
         lo, hi = (float(M.min()), float(M.max())) if bounds is None else bounds
         if (hi - lo) / self.reg <= _NO_UNDERFLOW:
             # exp((min M - M) / reg) cannot underflow: three passes instead of six
@@ -193,7 +195,11 @@ class StabilizedKernel:
         return np.multiply(self.G, self.v[None, :], out=self._work)
 
     def marginals(self) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column sums of the current plan (two matrix-vector products)."""
+        """Row and column sums of the current plan (two matrix-vector products, or none when
+        the scalings are those :meth:`sinkhorn` stopped at: it computed both products)."""
+        kept = self._products
+        if kept is not None and kept[0] is self.u and kept[1] is self.v:
+            return self.u * kept[2], self.v * kept[3]
         return self.u * (self.G @ self.v), self.v * (self.G.T @ self.u)
 
     def sinkhorn(
@@ -238,7 +244,8 @@ class StabilizedKernel:
             ``||P 1 - a||_1`` after each iteration.
         """
         G, errs = self.G, []
-        self.v = b / (G.T @ self.u)
+        Ktu = G.T @ self.u
+        self.v = b / Ktu
         for i in range(n_iter):
             Kv = G @ self.v
             # the error of the current u and the next u from one compiled pass (small
@@ -249,12 +256,16 @@ class StabilizedKernel:
                 times.append(clock())
             if (err < tol or not np.isfinite(err) or i == n_iter - 1
                     or (stop is not None and stop(errs))):
+                if Ktu is not None:
+                    self._products = (self.u, self.v, Kv, Ktu)
                 break
             self.u = u
-            _, self.v, v_lo, v_hi = _residual_and_ratio(self.v, G.T @ u, b)
+            Ktu = G.T @ u
+            _, self.v, v_lo, v_hi = _residual_and_ratio(self.v, Ktu, b)
             if not (_LO < u_lo and u_hi < _HI and _LO < v_lo and v_hi < _HI):
                 self.absorb(force=True)
                 G = self.G
+                Ktu = None  # of the scalings before the absorption
         return errs
 
 
