@@ -856,8 +856,8 @@ class _Solver:
         self._stage = 0
         #: the warm-up's truncated plan, the first Newton step's pattern
         self._pattern: _Pattern | None = None
-        #: column aggregates of the two-level preconditioner (computed at the first CG step)
-        self._labels: np.ndarray | None = None
+        #: two-level preconditioner (column aggregates from the first CG step on)
+        self._coarse: _TwoLevel | None = None
 
     def clock(self) -> float:
         return time.perf_counter() - self._start
@@ -944,9 +944,9 @@ class _Solver:
                     S = row_mass_truncate_csr(kernel.G, sparsity, row_sums=r / kernel.u,
                                               row_scale=kernel.u, col_scale=kernel.v)
                     pattern = _Pattern(S, kernel)
-                if self._labels is None and not use_lu:
-                    self._labels = _aggregate(kernel.M)
-                dx, dy, n_cg = _sparse_direction(S, r, c, ga, gb, rtol, use_lu, self._labels)
+                if self._coarse is None and not use_lu:
+                    self._coarse = _TwoLevel(kernel.M)
+                dx, dy, n_cg = _sparse_direction(S, r, c, ga, gb, rtol, use_lu, self._coarse)
                 use_lu, nnz = n_cg < 0, S.nnz
                 # past this density a dense product beats CSR: keep the exact plan from now on
                 dense = nnz > _DENSE_DENSITY * r.size * c.size and not use_lu
@@ -1066,45 +1066,24 @@ class _SwitchRule:
         return remaining > self._newton_cost
 
 
-def _aggregate(M: np.ndarray) -> np.ndarray | None:
-    """Column aggregates for the coarse level: column ``j`` joins the nearest (in cost) of
-    ``k`` seed rows spread over ``M``'s rows, ``k ~ m / _COARSE_COLUMNS``; ``None`` when
-    there would be fewer than ``_COARSE_MIN`` aggregates.
-
-    For a geometric cost these are Voronoi cells of the target points around seed source
-    points: groups of nearby columns, on which the smooth (slowly converging) error modes
-    of the Schur complement are nearly constant.
-    """
-    n, m = M.shape
-    k = min(_COARSE_MAX, m // _COARSE_COLUMNS, n)
-    if k < _COARSE_MIN:
-        return None
-    seeds = np.linspace(0, n - 1, k).round().astype(np.intp)
-    _, labels = np.unique(np.argmin(M[seeds], axis=0), return_inverse=True)
-    return labels.astype(np.intp)
-
-
 def _sparse_direction(
     S: sp.csr_matrix, r: np.ndarray, c: np.ndarray, ga: np.ndarray, gb: np.ndarray,
-    rtol: float, use_lu: bool, labels: np.ndarray | None = None,
+    rtol: float, use_lu: bool, coarse: _TwoLevel | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Solve the sparsified Newton system (2) by its Schur complement in ``dy``.
 
-    CG is preconditioned by Jacobi, plus the coarse correction on the column aggregates
-    ``labels`` when given (:func:`_two_level`). Returns ``dx, dy`` and the CG iteration
-    count, negated when the sparse LU was used.
+    CG is preconditioned by Jacobi, plus the coarse correction of ``coarse`` when given.
+    Returns ``dx, dy`` and the CG iteration count, negated when the sparse LU was used.
     """
     inv_r = 1.0 / ((1.0 + _RIDGE) * r)
     c = (1.0 + _RIDGE) * c
     rhs = gb - S.T @ (ga * inv_r)
     n_cg = 0
     if not use_lu:
-        if labels is None:
-            diag = _schur_diagonal(S.indptr, S.indices, S.data, inv_r, c)
-            inv_d = 1.0 / np.maximum(diag, 1e-3 * c)
-            precond = lambda res: res * inv_d  # noqa: E731
-        else:
-            precond = _two_level(S, inv_r, c, labels)
+        diag = _schur_diagonal(S.indptr, S.indices, S.data, inv_r, c)
+        inv_d = 1.0 / np.maximum(diag, 1e-3 * c)
+        precond = (coarse.preconditioner(S, inv_r, c, inv_d) if coarse is not None
+                   else lambda res: res * inv_d)
         out = np.empty_like(c)
         dy, n_cg = _projected_pcg(
             lambda p: _schur_product(S.indptr, S.indices, S.data, inv_r, c, p, out),
@@ -1120,53 +1099,78 @@ def _sparse_direction(
     return dx, dy, n_cg
 
 
-def _two_level(S: sp.csr_matrix, inv_r: np.ndarray, c: np.ndarray, labels: np.ndarray) -> Any:
+class _TwoLevel:
     r"""Additive two-level preconditioner ``z = D^{-1} res + R^T A_c^{-1} R res``.
 
-    ``R`` sums the columns of each aggregate (``labels``) and ``A_c = R A R^T`` is the
-    Schur complement ``A = diag(c) - S^T diag(inv_r) S`` restricted to piecewise-constant
-    vectors (Galerkin coarse operator, as in aggregation multigrid: Vanek, Mandel, Brezina,
-    Computing 56, 1996): ``A_c = diag(R c) - B^T diag(inv_r) B`` with ``B = S R^T``, one pass
-    over ``S`` and a dense ``k x k`` Cholesky factor. Jacobi handles the oscillating error
-    modes, the coarse solve the smooth ones that Jacobi-CG converges on slowly (the plan of
-    a smooth cost is a diffusion, whose Schur complement has many small eigenvalues). Both
-    terms are symmetric positive semi-definite, so CG applies; the constant vector (the
-    null direction removed by the projection) is lifted in ``A_c`` by a rank-one term.
-    Falls back to Jacobi when the factorization fails.
+    ``R`` sums the columns of each aggregate: column ``j`` joins the nearest (in cost) of
+    ``k ~ m / _COARSE_COLUMNS`` seed rows spread over ``M``'s rows — for a geometric cost,
+    the Voronoi cells of the target points around seed source points, groups of nearby
+    columns on which the smooth error modes of the Schur complement are nearly constant.
+    ``A_c = R A R^T`` is the Schur complement ``A = diag(c) - S^T diag(inv_r) S`` restricted
+    to piecewise-constant vectors (Galerkin coarse operator, as in aggregation multigrid:
+    Vanek, Mandel, Brezina, Computing 56, 1996): ``A_c = diag(R c) - B^T diag(inv_r) B`` with
+    ``B = S R^T``, one pass over ``S`` and a dense ``k x k`` Cholesky factor. Jacobi handles
+    the oscillating error modes, the coarse solve the smooth ones that Jacobi-CG converges
+    on slowly (the plan of a smooth cost is a diffusion, whose Schur complement has many
+    small eigenvalues). Both terms are symmetric positive semi-definite, so CG applies; the
+    constant vector (the null direction removed by the projection) is lifted in ``A_c`` by a
+    rank-one term.
+
+    The factor is kept while the sparse pattern is refilled in place (the same ``S``
+    object): between Newton steps the plan changes little, and a stale ``A_c`` is still a
+    symmetric positive definite preconditioner. Without aggregates (fewer than
+    ``_COARSE_MIN``) or when the factorization fails it is Jacobi alone.
     """
-    k = int(labels.max()) + 1
-    diag, B = _diagonal_and_aggregates(S.indptr, S.indices, S.data, inv_r, c, labels, k)
-    inv_d = 1.0 / np.maximum(diag, 1e-3 * c)
-    Ac = B.T @ (inv_r[:, None] * B)
-    np.subtract(np.diag(np.bincount(labels, c, minlength=k)), Ac, out=Ac)
-    Ac += np.trace(Ac) / k**2
-    try:
-        L = np.linalg.cholesky(Ac)
-    except np.linalg.LinAlgError:
-        return lambda res: res * inv_d
-    Lt = L.T
 
-    def precond(res: np.ndarray) -> np.ndarray:
-        w = np.bincount(labels, res, minlength=k)
-        w = scipy.linalg.solve_triangular(Lt, scipy.linalg.solve_triangular(L, w, lower=True))
-        return res * inv_d + w[labels]
+    def __init__(self, M: np.ndarray) -> None:
+        n, m = M.shape
+        self.labels: np.ndarray | None = None
+        self._S: sp.csr_matrix | None = None
+        self._factor: np.ndarray | None = None
+        k = min(_COARSE_MAX, m // _COARSE_COLUMNS, n)
+        if k >= _COARSE_MIN:
+            seeds = np.linspace(0, n - 1, k).round().astype(np.intp)
+            _, labels = np.unique(np.argmin(M[seeds], axis=0), return_inverse=True)
+            self.labels = labels.astype(np.intp)
 
-    return precond
+    def preconditioner(self, S: sp.csr_matrix, inv_r: np.ndarray, c: np.ndarray,
+                       inv_d: np.ndarray) -> Any:
+        labels = self.labels
+        if labels is None:
+            return lambda res: res * inv_d
+        k = int(labels.max()) + 1
+        if S is not self._S:
+            self._S = S
+            B = _aggregate_columns(S.indptr, S.indices, S.data, labels, k)
+            Ac = B.T @ (inv_r[:, None] * B)
+            np.subtract(np.diag(np.bincount(labels, c, minlength=k)), Ac, out=Ac)
+            Ac += np.trace(Ac) / k**2
+            try:
+                self._factor = np.linalg.cholesky(Ac)
+            except np.linalg.LinAlgError:
+                self._factor = None
+        L = self._factor
+        if L is None:
+            return lambda res: res * inv_d
+        Lt = L.T
+
+        def precond(res: np.ndarray) -> np.ndarray:
+            w = np.bincount(labels, res, minlength=k)
+            w = scipy.linalg.solve_triangular(Lt, scipy.linalg.solve_triangular(L, w, lower=True))
+            return res * inv_d + w[labels]
+
+        return precond
 
 
 @njit(cache=True)
-def _diagonal_and_aggregates(indptr, indices, data, inv_r, c, labels, k):  # noqa: ANN001, ANN202
-    """The Jacobi diagonal (:func:`_schur_diagonal`) and ``B = S R^T``, the sums of each row
-    of ``S`` over the column aggregates, in one pass over ``S``."""
+def _aggregate_columns(indptr, indices, data, labels, k):  # noqa: ANN001, ANN202
+    """``B = S R^T``: the sums of each row of ``S`` over the column aggregates."""
     n = indptr.size - 1
-    d = c.copy()
     B = np.zeros((n, k))
     for i in range(n):
         for t in range(indptr[i], indptr[i + 1]):
-            j = indices[t]
-            d[j] -= inv_r[i] * data[t] * data[t]
-            B[i, labels[j]] += data[t]
-    return d, B
+            B[i, labels[indices[t]]] += data[t]
+    return B
 
 
 @njit(cache=True)
