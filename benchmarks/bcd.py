@@ -517,7 +517,7 @@ def report() -> None:
     except FileNotFoundError:
         bs = None
     for c in bs["cases"] if bs else []:
-        c["size"] = f"{c['update']} |b|={c['block_size']}"
+        c["size"] = f"{c['update']}, block {c['block_size']}"
     if bs:
         rows, cols = _pivot(bs["cases"], "size", list(dict.fromkeys(c["size"] for c in
                                                                     bs["cases"])))
@@ -543,8 +543,9 @@ def report() -> None:
                "Same process, back to back, numba compiled "
                "beforehand. Each solver is timed at the loosest tolerance of the ladder whose "
                "recomputed gap meets the target (ours stop on the duality gap itself: one "
-               "run). Empty: not run at this size (sklearn needs minutes); nan: target not "
-               "reached within the time budget.\n",
+               "run). Empty: not run at this size (sklearn needs minutes); None: capped, the "
+               "target not reached before one run of the ladder took longer than the budget "
+               "(200 s, 400 s on the path); its gap column is that run's.\n",
                markdown_table(res["cases"], ["design", "shape", "alpha_ratio", "n_alphas"]
                               + [f"{lib}_s" for lib in libs] + ["ratio_to_skglm"]
                               + [f"{lib}_gap" for lib in libs])]
