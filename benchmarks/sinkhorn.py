@@ -414,7 +414,9 @@ def report() -> None:
         "error's linear rate predicts.\n",
     ]
     commits = sorted({r.get("commit", "") for r in rows} - {""})
-    if len(commits) > 1:
+    if len(commits) == 1 and not any("commit" not in r for r in rows):
+        lines.append(f"All rows measured by the solver at commit {commits[0]}.\n")
+    elif len(commits) > 1:
         lines.append("Rows were measured in separate runs (`--only`), at commits "
                      + ", ".join(f"{c} ({[r.get('commit') for r in rows].count(c)} rows)"
                                  for c in commits)
