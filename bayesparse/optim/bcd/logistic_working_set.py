@@ -245,17 +245,24 @@ def _prox_newton(X, data, indices, indptr, sparse, y, w, c, z, ws, a1, a2, fit_i
 
 
 @njit(cache=True)
+def _row_max_sumexp(Z, i):  # pragma: no cover - compiled
+    """``m = max_k Z_ik`` and ``sum_k exp(Z_ik - m)`` (a stable log-sum-exp of row ``i``)."""
+    m = Z[i, 0]
+    for k in range(1, Z.shape[1]):
+        m = max(m, Z[i, k])
+    e = 0.0
+    for k in range(Z.shape[1]):
+        e += np.exp(Z[i, k] - m)
+    return m, e
+
+
+@njit(cache=True)
 def _softmax_objective(Z, yidx, W, a1, a2):  # pragma: no cover - compiled
     """``mean_i [logsumexp(Z_i) - Z_{i, y_i}] + a1 ||W||_1 + a2 ||W||^2 / 2``."""
     n, K = Z.shape
     s = 0.0
     for i in range(n):
-        m = Z[i, 0]
-        for k in range(1, K):
-            m = max(m, Z[i, k])
-        e = 0.0
-        for k in range(K):
-            e += np.exp(Z[i, k] - m)
+        m, e = _row_max_sumexp(Z, i)
         s += m + np.log(e) - Z[i, yidx[i]]
     pen = 0.0
     for j in range(W.shape[0]):
@@ -268,14 +275,9 @@ def _softmax_objective(Z, yidx, W, a1, a2):  # pragma: no cover - compiled
 def _softmax_grad(Z, yidx, k, g, h):  # pragma: no cover - compiled
     """Class ``k``'s loss gradient ``(P_k - Y_k) / n`` and Hessian diagonal
     ``P_k (1 - P_k) / n`` in sample space."""
-    n, K = Z.shape
+    n = Z.shape[0]
     for i in range(n):
-        m = Z[i, 0]
-        for q in range(1, K):
-            m = max(m, Z[i, q])
-        e = 0.0
-        for q in range(K):
-            e += np.exp(Z[i, q] - m)
+        m, e = _row_max_sumexp(Z, i)
         pk = np.exp(Z[i, k] - m) / e
         g[i] = (pk - (1.0 if yidx[i] == k else 0.0)) / n
         h[i] = pk * (1.0 - pk) / n
