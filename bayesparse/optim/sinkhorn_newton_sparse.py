@@ -85,10 +85,11 @@ iterations (its first marginal is exact after its last update).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,7 @@ from ot.backend import get_backend
 from ot.utils import list_to_array
 
 from bayesparse.optim.stabilized_sinkhorn import StabilizedKernel
+from bayesparse.sparse.tensor import SparseTensor
 from bayesparse.sparse.truncation import row_mass_truncate_csr
 
 __all__ = ["SinkhornConvergenceError", "sinkhorn_newton_sparse", "sinkhorn_newton_sparse2"]
@@ -152,6 +154,7 @@ _STALL_STEPS = 20
 _SAME_PROBLEM = ("sinkhorn_newton_sparse", "sns", "sinkhorn", "sinkhorn_log", "greenkhorn",
                  "sinkhorn_stabilized", "sinkhorn_epsilon_scaling")
 _GRADS = ("autodiff", "envelope", "detach")
+_ENGINES = ("auto", "numba", "torch")
 _ON_FAIL = ("raise", "warn", "ignore")
 
 
@@ -187,6 +190,7 @@ def sinkhorn_newton_sparse(
     log: bool = False,
     on_fail: str = "raise",
     grad: str = "autodiff",
+    engine: str = "auto",
 ) -> Any:
     r"""Entropic OT plan by Sinkhorn warm-up and sparse Newton steps (SNS).
 
@@ -246,6 +250,12 @@ def sinkhorn_newton_sparse(
         and ``M`` by implicit differentiation of the optimality conditions (module notes,
         Eq. 3) — the gradient POT's autodiff through Sinkhorn gives at convergence;
         ``"envelope"`` and ``"detach"`` return a detached plan (as ``ot.solve``).
+    engine : {"auto", "numba", "torch"}, default "auto"
+        Where the solver runs. ``"numba"``: compiled CPU kernels on float64 numpy copies
+        (fastest on a CPU). ``"torch"``: torch dense and ``torch.sparse`` ops in float64 on
+        the device of the torch inputs, gradients included, so CUDA tensors never leave
+        their GPU. ``"auto"``: ``"torch"`` for tensors on a non-CPU device, else
+        ``"numba"``.
 
     Returns
     -------
@@ -261,9 +271,11 @@ def sinkhorn_newton_sparse(
         ``stage``: epsilon-scaling stage of each; ``regs``: the schedule; ``n_sinkhorn``,
         ``n_newton``: iteration counts; ``time_sinkhorn``, ``time_newton``: seconds per
         phase; ``nnz``, ``cg_iter``, ``step``: per Newton step, the kept entries of the
-        Hessian, the CG iterations (negative: the sparse LU solved that step, after that
-        many) and the step length. For a 2-D ``b``: ``u``, ``v``, ``log_u``, ``log_v``,
-        ``alpha``, ``beta`` stacked as columns, the other entries lists, one per histogram.
+        Hessian, the CG iterations (negative: a direct solve — sparse LU, or dense
+        Cholesky in the torch engine — solved that step, after that many) and the step
+        length; ``engine``: ``"numba"`` or ``"torch"``. For a 2-D ``b``: ``u``, ``v``,
+        ``log_u``, ``log_v``, ``alpha``, ``beta`` stacked as columns, the other entries
+        lists, one per histogram.
 
     Raises
     ------
@@ -274,10 +286,10 @@ def sinkhorn_newton_sparse(
         (within it, ``b`` is rescaled to the mass of ``a``), ``M`` of the wrong shape or not
         finite, ``reg <= 0`` (POT only warns), a ``method`` for another problem, bad
         ``numItermax``, ``stopThr``, ``warmup``, ``sparsity``, ``epsilon_scaling``,
-        ``on_fail`` or ``grad``.
+        ``on_fail``, ``grad`` or ``engine`` (``"torch"`` needs torch inputs).
     TypeError
-        Inputs from different backends (e.g. a torch ``a`` with a numpy ``M``), or not
-        numpy/torch, or not real-valued.
+        Inputs from different backends (e.g. a torch ``a`` with a numpy ``M``) or devices,
+        or not numpy/torch, or not real-valued.
 
     Examples
     --------
@@ -297,7 +309,7 @@ def sinkhorn_newton_sparse(
     B. Schmitzer, Stabilized sparse scaling algorithms for entropy regularized transport
     problems, SIAM J. Sci. Comput. 41(3), 2019.
     """
-    problem = _Problem(a, b, M, reg, method)
+    problem = _Problem(a, b, M, reg, method, engine)
     opts = _Options.check(numItermax, stopThr, warmup, sparsity, epsilon_scaling, verbose,
                           on_fail, grad)
     if problem.n_hists:
@@ -320,6 +332,7 @@ def sinkhorn_newton_sparse2(
     log: bool = False,
     on_fail: str = "raise",
     grad: str = "autodiff",
+    engine: str = "auto",
 ) -> Any:
     r"""Entropic OT loss ``<P, M>`` by SNS, like ``ot.sinkhorn2``; differentiable for torch.
 
@@ -371,6 +384,9 @@ def sinkhorn_newton_sparse2(
         What to do when ``stopThr`` is not reached, as in :func:`sinkhorn_newton_sparse`.
     grad : {"autodiff", "envelope", "detach"}, default "autodiff"
         Gradient of the torch loss (above).
+    engine : {"auto", "numba", "torch"}, default "auto"
+        Where the solver runs, as in :func:`sinkhorn_newton_sparse` (``"auto"``: on the
+        tensors' device when it is not the CPU).
 
     Returns
     -------
@@ -394,7 +410,7 @@ def sinkhorn_newton_sparse2(
     ----------
     X. Tang et al., Accelerating Sinkhorn algorithm with sparse Newton iterations, ICLR 2024.
     """
-    problem = _Problem(a, b, M, reg, method)
+    problem = _Problem(a, b, M, reg, method, engine)
     opts = _Options.check(numItermax, stopThr, warmup, sparsity, epsilon_scaling, verbose,
                           on_fail, grad)
     if problem.n_hists:
@@ -439,7 +455,7 @@ def _plan(problem: _Problem, opts: _Options, log: bool) -> Any:
 
 def _loss(problem: _Problem, opts: _Options, log: bool) -> Any:
     plan, alpha, beta, info = _solve(problem, opts)
-    value = float(np.sum(plan * problem.M_full))
+    value = float((plan * problem.M_full).sum())
     if not (problem.is_torch and problem.needs_grad and opts.grad != "detach"):
         loss = problem.output(np.asarray(value))
         loss = loss if problem.is_torch else loss[()]
@@ -486,8 +502,8 @@ def _multi_histogram(problem: _Problem, opts: _Options, log: bool) -> Any:
 def _log_dict(problem: _Problem, info: dict[str, Any], alpha: np.ndarray,
               beta: np.ndarray) -> dict[str, Any]:
     log_u, log_v = alpha / problem.reg, beta / problem.reg
-    with np.errstate(over="ignore", under="ignore"):
-        u, v = np.exp(log_u), np.exp(log_v)
+    with _quiet(log_u):
+        u, v = _xp(log_u).exp(log_u), _xp(log_v).exp(log_v)
     return {**info, "u": problem.output(u), "v": problem.output(v),
             "log_u": problem.output(log_u), "log_v": problem.output(log_v),
             "alpha": problem.output(alpha), "beta": problem.output(beta)}
@@ -496,9 +512,10 @@ def _log_dict(problem: _Problem, info: dict[str, Any], alpha: np.ndarray,
 def _solve(problem: _Problem, opts: _Options) -> tuple[np.ndarray, ...]:
     """Solve, then act on failure as ``opts.on_fail`` says; plan and potentials on all
     points (zero-mass ones included)."""
-    result = _Solver(problem.a, problem.b, problem.M, problem.reg, problem.bounds, opts).run()
+    result = _Solver(problem.a, problem.b, problem.M, problem.reg, problem.bounds, opts,
+                     problem.engine).run()
     plan, alpha, beta = problem.expand(result.plan, result.alpha, result.beta)
-    info = result.info
+    info = {**result.info, "engine": problem.engine}
     err = info["err"][-1] if info["err"] else math.inf
     if opts.tol > 0 and not err < opts.tol and opts.on_fail != "ignore":
         reason = ("numItermax reached" if info["niter"] >= opts.max_iter
@@ -550,8 +567,9 @@ class _ImplicitPlan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        G = grad.detach().cpu().to(torch.float64).numpy()
         P = ctx.plan
+        G = grad.detach().to(torch.float64)
+        G = G if isinstance(P, torch.Tensor) else G.cpu().numpy()
         lam, mu = _implicit_vjp(P, G, ctx.b_full)
         as_t = lambda x: torch.as_tensor(x, dtype=grad.dtype, device=grad.device)  # noqa: E731
         gM = P * (lam[:, None] + mu[None, :] - G) / ctx.reg
@@ -596,19 +614,20 @@ def _implicit_vjp(
     """``(lam, mu) = H^{-1} (W 1, W^T 1)`` with ``W = G * P`` and ``H`` the Hessian (2) of
     the converged plan; the null direction ``(1, -1)`` fixed so that the gradients are those
     of the mass-balanced problem (``b`` rescaled to the mass of ``a``)."""
+    xp = _xp(P)
     W = G * P
     r_all, c_all = P.sum(1), P.sum(0)
-    rows, cols = np.flatnonzero(r_all > 0), np.flatnonzero(c_all > 0)
-    full = rows.size == P.shape[0] and cols.size == P.shape[1]
-    Pk = P if full else P[np.ix_(rows, cols)]
+    rows, cols = _flatnonzero(r_all > 0), _flatnonzero(c_all > 0)
+    full = len(rows) == P.shape[0] and len(cols) == P.shape[1]
+    Pk = P if full else P[rows[:, None], cols[None, :]]
     r, c = r_all[rows], c_all[cols]
     ga, gb = W.sum(1)[rows], W.sum(0)[cols]
-    dx, dy, n_cg = _dense_direction(Pk, np.ones_like(r), np.ones_like(c), r, c, ga, gb, 1e-11)
-    if n_cg >= _CG_MAX_ITER:  # ill-conditioned (near-assignment plans): sparse LU
-        S = row_mass_truncate_csr(Pk, 0.0, row_sums=r)
-        dx, dy, _ = _sparse_direction(S, r, c, ga, gb, 0.0, True)
-    lam = np.zeros(P.shape[0])
-    mu = np.zeros(P.shape[1])
+    dx, dy, n_cg = _dense_direction(Pk, xp.ones_like(r), xp.ones_like(c), r, c, ga, gb, 1e-11)
+    if n_cg >= _CG_MAX_ITER:  # ill-conditioned (near-assignment plans): a direct solve
+        engine = _engine(xp is torch)
+        S = engine.truncate(Pk, 0.0, row_sums=r)
+        dx, dy, _ = engine.sparse_direction(S, r, c, ga, gb, 0.0, True)
+    lam, mu = xp.zeros_like(r_all), xp.zeros_like(c_all)
     lam[rows], mu[cols] = dx, dy
     # b follows a's mass: d/da gains (mu . b) / sum(b), d/db loses it (null shift removed)
     shift = float(mu @ b) / float(b.sum())
@@ -617,14 +636,16 @@ def _implicit_vjp(
 
 # ---------------------------------------------------------------------------- input handling
 class _Problem:
-    """Validated float64 numpy copy of ``(a, b, M, reg)``; zero-mass points set aside.
+    """Validated float64 copy of ``(a, b, M, reg)``; zero-mass points set aside.
 
     The caller's arrays pass through POT's ``list_to_array`` and ``get_backend`` (one
-    backend for all), and results go back through the backend's ``from_numpy`` in ``M``'s
+    backend, and for torch one device, for all). The copy is numpy for the numba engine and
+    a tensor on the inputs' device for the torch engine; results go back in ``M``'s backend,
     dtype and device.
     """
 
-    def __init__(self, a: Any, b: Any, M: Any, reg: float, method: Any = None) -> None:
+    def __init__(self, a: Any, b: Any, M: Any, reg: float, method: Any = None,
+                 engine: Any = "auto") -> None:
         if method is not None and (not isinstance(method, str)
                                    or method.lower() not in _SAME_PROBLEM):
             raise ValueError(
@@ -632,6 +653,8 @@ class _Problem:
                 f"same problem here): {', '.join(_SAME_PROBLEM)}. For exact OT use ot.emd, "
                 "for unbalanced OT ot.unbalanced"
             )
+        if engine not in _ENGINES:
+            raise ValueError(f"engine: expected one of {_ENGINES}, got {engine!r}")
         try:
             a, b, M = list_to_array(a, b, M)
             given = [x if _size(x) else None for x in (a, b)]
@@ -649,12 +672,24 @@ class _Problem:
         if self.is_torch:
             if not M.dtype.is_floating_point:
                 raise TypeError(f"M: expected a floating tensor, got {M.dtype}")
+            for name, x in (("a", given[0]), ("b", given[1])):
+                if x is not None and x.device != M.device:
+                    raise TypeError(f"{name}: on device {x.device} but M on {M.device}; "
+                                    "move them to one device")
         elif M.dtype.kind not in "fiu":
             raise TypeError(f"M: expected a real numeric array, got dtype {M.dtype}")
+        if engine == "torch" and not self.is_torch:
+            raise ValueError("engine: 'torch' needs torch inputs; pass tensors (on the device "
+                             "to solve on) or use engine='numba'")
+        self.engine = engine if engine != "auto" else (
+            "torch" if self.is_torch and M.device.type != "cpu" else "numba"
+        )
         self.M_in = M
-        M64 = _numpy64(M)
+        M64 = M.detach().to(torch.float64) if self.engine == "torch" else _numpy64(M)
         if M64.ndim != 2 or min(M64.shape) == 0:
-            raise ValueError(f"M: expected a non-empty 2-D cost matrix, got shape {M64.shape}")
+            raise ValueError(
+                f"M: expected a non-empty 2-D cost matrix, got shape {tuple(M64.shape)}"
+            )
         # min and max propagate NaN: one check of both for non-finite costs
         self.bounds = (float(M64.min()), float(M64.max()))
         if not all(map(math.isfinite, self.bounds)):
@@ -668,16 +703,16 @@ class _Problem:
         self.a_in, self.b_in = given
         self.M_full = M64
         self.shape = (n, m)
-        a64 = _weights(a, n, "a", "rows")
-        b64 = _weights(b, m, "b", "columns", allow_2d=True)
+        a64 = _weights(a, n, "a", "rows", M64)
+        b64 = _weights(b, m, "b", "columns", M64, allow_2d=True)
         self.n_hists = b64.shape[1] if b64.ndim == 2 else 0
         if self.n_hists:
             self.a_full, self.b_all = a64, b64
             return
         self._set_weights(a64, b64)
 
-    def _set_weights(self, a64: np.ndarray, b64: np.ndarray) -> None:
-        sa, sb = a64.sum(), b64.sum()
+    def _set_weights(self, a64: Any, b64: Any) -> None:
+        sa, sb = float(a64.sum()), float(b64.sum())
         if abs(sa - sb) > 1e-6 * max(sa, sb):
             raise ValueError(
                 f"a, b: total masses differ ({sa:.9g} vs {sb:.9g}); balanced OT needs equal "
@@ -687,13 +722,12 @@ class _Problem:
         b64 = b64 * (sa / sb)
         n, m = self.shape
         self.a_full, self.b_full = a64, b64
-        self.rows = np.flatnonzero(a64 > 0)
-        self.cols = np.flatnonzero(b64 > 0)
+        self.rows = _flatnonzero(a64 > 0)
+        self.cols = _flatnonzero(b64 > 0)
         self.a, self.b = a64[self.rows], b64[self.cols]
-        full = self.rows.size == n and self.cols.size == m
-        self.M = self.M_full if full else np.ascontiguousarray(
-            self.M_full[np.ix_(self.rows, self.cols)]
-        )
+        full = len(self.rows) == n and len(self.cols) == m
+        # advanced indexing: a new C-ordered array (numpy) or contiguous tensor
+        self.M = self.M_full if full else self.M_full[self.rows[:, None], self.cols[None, :]]
 
     @property
     def needs_grad(self) -> bool:
@@ -709,34 +743,33 @@ class _Problem:
         out._set_weights(self.a_full, self.b_all[:, k])
         return out
 
-    def expand(
-        self, plan: np.ndarray, alpha: np.ndarray, beta: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def expand(self, plan: Any, alpha: Any, beta: Any) -> tuple[Any, Any, Any]:
         """Plan and potentials on all points; zero-mass points get c-transform potentials."""
         n, m = self.shape
         if plan.shape == (n, m):
             return plan, alpha, beta
-        full = np.zeros((n, m))
-        full[np.ix_(self.rows, self.cols)] = plan
+        xp = _xp(plan)
+        rows, cols = self.rows, self.cols
+        full = xp.zeros_like(self.M_full)
+        full[rows[:, None], cols[None, :]] = plan
         reg, M = self.reg, self.M_full
-        f = np.empty(n)
-        g = np.empty(m)
-        f[self.rows], g[self.cols] = alpha, beta
-        other_rows = np.setdiff1d(np.arange(n), self.rows)
-        other_cols = np.setdiff1d(np.arange(m), self.cols)
+        f, g = xp.zeros_like(self.a_full), xp.zeros_like(self.b_full)
+        f[rows], g[cols] = alpha, beta
+        other_rows = _flatnonzero(self.a_full <= 0)
+        other_cols = _flatnonzero(self.b_full <= 0)
         # soft c-transforms of the other side's potentials: finite, where log(0) would give -inf
-        if other_rows.size:
-            z = (beta[None, :] - M[np.ix_(other_rows, self.cols)]) / reg
+        if len(other_rows):
+            z = (beta[None, :] - M[other_rows[:, None], cols[None, :]]) / reg
             f[other_rows] = -reg * _logsumexp(z)
-        if other_cols.size:
-            z = (alpha[None, :] - M[np.ix_(self.rows, other_cols)].T) / reg
+        if len(other_cols):
+            z = (alpha[None, :] - M[rows[:, None], other_cols[None, :]].T) / reg
             g[other_cols] = -reg * _logsumexp(z)
         return full, f, g
 
-    def output(self, x: np.ndarray) -> Any:
+    def output(self, x: Any) -> Any:
         """``x`` in ``M``'s backend, dtype (float64 for integer costs) and device."""
         if self.is_torch:
-            return self.nx.from_numpy(x, type_as=self.M_in)
+            return torch.as_tensor(x, dtype=self.M_in.dtype, device=self.M_in.device)
         dtype = self.M_in.dtype if self.M_in.dtype.kind == "f" else np.float64
         return np.asarray(x).astype(dtype, copy=False)
 
@@ -745,7 +778,25 @@ def _size(x: Any) -> int:
     return 0 if x is None else int(np.prod(x.shape)) if hasattr(x, "shape") else len(x)
 
 
-def _logsumexp(z: np.ndarray) -> np.ndarray:
+def _xp(x: Any) -> Any:
+    """The array library of ``x``: ``torch`` for tensors, else ``numpy``."""
+    return torch if isinstance(x, torch.Tensor) else np
+
+
+def _quiet(x: Any) -> Any:
+    """numpy's over/underflow warnings silenced (torch has none)."""
+    if isinstance(x, torch.Tensor):
+        return contextlib.nullcontext()
+    return np.errstate(over="ignore", under="ignore", invalid="ignore")
+
+
+def _flatnonzero(mask: Any) -> Any:
+    return mask.nonzero().flatten() if isinstance(mask, torch.Tensor) else np.flatnonzero(mask)
+
+
+def _logsumexp(z: Any) -> Any:
+    if isinstance(z, torch.Tensor):
+        return torch.logsumexp(z, 1)
     top = z.max(axis=1)
     return top + np.log(np.exp(z - top[:, None]).sum(axis=1))
 
@@ -756,25 +807,30 @@ def _numpy64(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def _weights(w: Any, size: int, name: str, axis: str, allow_2d: bool = False) -> np.ndarray:
+def _weights(w: Any, size: int, name: str, axis: str, like: Any,
+             allow_2d: bool = False) -> Any:
+    """Validated float64 weights in the backend (and device) of ``like``."""
+    if _size(w) == 0:
+        return (like.new_full((size,), 1.0 / size) if isinstance(like, torch.Tensor)
+                else np.full(size, 1.0 / size))
     try:
-        w64 = _numpy64(w)
+        w64 = w.detach().to(torch.float64) if isinstance(like, torch.Tensor) else _numpy64(w)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name}: expected a 1-D array of weights ({exc})") from None
-    if w64.size == 0:
-        return np.full(size, 1.0 / size)
     if w64.ndim != 1 and not (allow_2d and w64.ndim == 2):
         more = " (or 2-D, one histogram per column)" if allow_2d else ""
-        raise ValueError(f"{name}: expected a 1-D array of weights{more}, got shape {w64.shape}")
+        raise ValueError(
+            f"{name}: expected a 1-D array of weights{more}, got shape {tuple(w64.shape)}"
+        )
     if w64.shape[0] != size:
         raise ValueError(
             f"{name}: has {w64.shape[0]} weights but M has {size} {axis}; they must match"
         )
-    if not np.isfinite(w64).all():
+    if not bool(_xp(w64).isfinite(w64).all()):
         raise ValueError(f"{name}: NaN or infinite weights")
-    if (w64 < 0).any():
+    if bool((w64 < 0).any()):
         raise ValueError(f"{name}: negative weights; weights must be >= 0")
-    if (w64.sum(axis=0) <= 0).any():
+    if bool((w64.sum(axis=0) <= 0).any()):
         raise ValueError(f"{name}: weights sum to zero; give some point positive mass")
     return w64
 
@@ -842,15 +898,39 @@ class _Trace:
     step: list[float] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Engine:
+    """The array-library pieces of the solver; the control flow (:class:`_Solver`, CG, line
+    search) is shared and works on numpy arrays and torch tensors alike."""
+
+    #: the stabilized kernel class
+    kernel: type
+    #: ``truncate(G, sparsity, row_sums=, row_scale=, col_scale=)``: the sparsified plan
+    truncate: Callable[..., Any]
+    #: ``sparse_direction(S, r, c, ga, gb, rtol, use_lu, coarse=None)``: the Newton step
+    sparse_direction: Callable[..., Any]
+    #: the two-level CG preconditioner class
+    two_level: type
+
+
+def _engine(on_torch: bool) -> _Engine:
+    if not on_torch:
+        return _NUMBA
+    from bayesparse.optim.sinkhorn_newton_sparse_torch import TORCH_ENGINE
+
+    return TORCH_ENGINE
+
+
 class _Solver:
     """Epsilon-scaling stages, each a Sinkhorn warm-up then sparse Newton steps."""
 
-    def __init__(self, a: np.ndarray, b: np.ndarray, M: np.ndarray, reg: float,
-                 bounds: tuple[float, float], opts: _Options) -> None:
+    def __init__(self, a: Any, b: Any, M: Any, reg: float, bounds: tuple[float, float],
+                 opts: _Options, engine: str = "numba") -> None:
         self.a, self.b, self.opts = a, b, opts
+        self.engine = _engine(engine == "torch")
         self.regs = _schedule(bounds[1] - bounds[0], reg, opts.scaling)
         # bounds of the full M also bound a submatrix (zero-mass points removed)
-        self.kernel = StabilizedKernel(M, self.regs[0], bounds)
+        self.kernel = self.engine.kernel(M, self.regs[0], bounds)
         self.trace = _Trace()
         self._start = time.perf_counter()
         self._stage = 0
@@ -900,7 +980,7 @@ class _Solver:
         if budget <= 0:
             return
         times: list[float] = []
-        stop = _SwitchRule(self.kernel, tol, self.opts.sparsity) if auto else None
+        stop = _SwitchRule(self.kernel, tol, self.opts.sparsity, self.engine) if auto else None
         errs = self.kernel.sinkhorn(self.a, self.b, budget, tol, stop=stop, times=times,
                                     clock=self.clock)
         self._record(errs, times, "sinkhorn")
@@ -919,10 +999,11 @@ class _Solver:
 
     def newton(self, tol: float) -> bool:
         """Newton steps until ``tol``; ``False`` if the stage stalled (no progress)."""
-        kernel, a, b, tr = self.kernel, self.a, self.b, self.trace
+        kernel, a, b, tr, engine = self.kernel, self.a, self.b, self.trace, self.engine
         sparsity = self.opts.sparsity
         r, c = kernel.marginals()
-        err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
+        err = _l1(r, a) + _l1(c, b)
+        size = len(r) * len(c)
         best, since_best = err, 0
         use_lu = dense = False
         slow = 0
@@ -937,19 +1018,20 @@ class _Solver:
             if dense:
                 dx, dy, n_cg = _dense_direction(kernel.G, kernel.u, kernel.v, r, c, ga, gb,
                                                rtol, work=kernel.scaled_columns())
-                nnz = r.size * c.size
+                nnz = size
             else:
                 S = pattern.refill(kernel, r, sparsity) if pattern is not None else None
                 if S is None:
-                    S = row_mass_truncate_csr(kernel.G, sparsity, row_sums=r / kernel.u,
-                                              row_scale=kernel.u, col_scale=kernel.v)
+                    S = engine.truncate(kernel.G, sparsity, row_sums=r / kernel.u,
+                                        row_scale=kernel.u, col_scale=kernel.v)
                     pattern = _Pattern(S, kernel)
                 if self._coarse is None and not use_lu:
-                    self._coarse = _TwoLevel(kernel.M)
-                dx, dy, n_cg = _sparse_direction(S, r, c, ga, gb, rtol, use_lu, self._coarse)
+                    self._coarse = engine.two_level(kernel.M)
+                dx, dy, n_cg = engine.sparse_direction(S, r, c, ga, gb, rtol, use_lu,
+                                                       self._coarse)
                 use_lu, nnz = n_cg < 0, S.nnz
                 # past this density a dense product beats CSR: keep the exact plan from now on
-                dense = nnz > _DENSE_DENSITY * r.size * c.size and not use_lu
+                dense = nnz > _DENSE_DENSITY * size and not use_lu
             step, r, c, new_err = _line_search(kernel, a, b, r, c, dx, dy, ga, gb, err)
             if step == 0.0:
                 # no ascent along the sparse direction: a denser Hessian and a few Sinkhorn
@@ -986,19 +1068,27 @@ class _Pattern:
     truncated afresh once it keeps less than ``1 - 10 sparsity`` of some row's mass.
     """
 
-    def __init__(self, S: sp.csr_matrix, kernel: StabilizedKernel) -> None:
+    def __init__(self, S: sp.csr_matrix | SparseTensor, kernel: StabilizedKernel) -> None:
         self.S = S
         # the scalings S was filled from (the kernel replaces, never mutates, them)
         self._filled = (kernel.u, kernel.v)
 
-    def refill(self, kernel: StabilizedKernel, r: np.ndarray,
-               sparsity: float) -> sp.csr_matrix | None:
+    def refill(self, kernel: StabilizedKernel, r: Any,
+               sparsity: float) -> sp.csr_matrix | SparseTensor | None:
         S = self.S
         if self._filled[0] is kernel.u and self._filled[1] is kernel.v:
             return S
         self._filled = (kernel.u, kernel.v)
-        kept = _gather_plan(S.indptr, S.indices, kernel.G, kernel.u, kernel.v, S.data)
-        return S if (kept >= (1.0 - 10.0 * sparsity) * r).all() else None
+        u, v = kernel.u, kernel.v
+        if isinstance(S, SparseTensor):
+            # new values on the same index tensors (the preconditioner's cache key)
+            row, col = S.row, S.col
+            vals = u[row] * kernel.G[row, col] * v[col]
+            kept = torch.zeros_like(r).index_add_(0, row, vals)
+            S = self.S = S.with_values(vals)
+        else:
+            kept = _gather_plan(S.indptr, S.indices, kernel.G, u, v, S.data)
+        return S if bool((kept >= (1.0 - 10.0 * sparsity) * r).all()) else None
 
 
 @njit(cache=True)
@@ -1041,9 +1131,10 @@ class _SwitchRule:
     the first Newton step's sparsity pattern.
     """
 
-    def __init__(self, kernel: StabilizedKernel, tol: float, sparsity: float) -> None:
-        self.kernel, self.tol, self.sparsity = kernel, tol, sparsity
-        self.pattern: sp.csr_matrix | None = None
+    def __init__(self, kernel: StabilizedKernel, tol: float, sparsity: float,
+                 engine: _Engine) -> None:
+        self.kernel, self.tol, self.sparsity, self.engine = kernel, tol, sparsity, engine
+        self.pattern: sp.csr_matrix | SparseTensor | None = None
         self._newton_cost = 0.0
 
     def __call__(self, errs: list[float]) -> bool:
@@ -1059,9 +1150,9 @@ class _SwitchRule:
             return False
         if self.pattern is None:
             kernel = self.kernel
-            self.pattern = row_mass_truncate_csr(kernel.G, self.sparsity, row_scale=kernel.u,
-                                                 col_scale=kernel.v)
-            density = self.pattern.nnz / kernel.G.size
+            self.pattern = self.engine.truncate(kernel.G, self.sparsity, row_scale=kernel.u,
+                                                col_scale=kernel.v)
+            density = self.pattern.nnz / (kernel.G.shape[0] * kernel.G.shape[1])
             self._newton_cost = _NEWTON_STEPS * min(3.0 + 40.0 * density, _DENSE_STEP)
         return remaining > self._newton_cost
 
@@ -1214,18 +1305,19 @@ def _schur_diagonal(indptr, indices, data, inv_r, c):  # noqa: ANN001, ANN202
 
 
 def _dense_direction(
-    G: np.ndarray, u: np.ndarray, v: np.ndarray, r: np.ndarray, c: np.ndarray,
-    ga: np.ndarray, gb: np.ndarray, rtol: float, work: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, int]:
+    G: Any, u: Any, v: Any, r: Any, c: Any, ga: Any, gb: Any, rtol: float,
+    work: Any = None,
+) -> tuple[Any, Any, int]:
     """The exact Newton system (2), products with ``P = diag(u) G diag(v)`` by BLAS
-    (``work``: an ``n x m`` buffer for the squares of ``G``)."""
+    (``work``: an ``n x m`` buffer for the squares of ``G``); numpy or torch."""
+    xp = _xp(G)
     inv_r = 1.0 / r
     Px = lambda y: u * (G @ (v * y))  # noqa: E731
     Pty = lambda x: v * (G.T @ (u * x))  # noqa: E731
     rhs = gb - Pty(ga * inv_r)
-    squares = np.square(G, out=work)
+    squares = xp.square(G) if work is None else xp.square(G, out=work)
     diag = c - v**2 * (squares.T @ (u**2 * inv_r))
-    inv_d = 1.0 / np.maximum(diag, 1e-3 * c)
+    inv_d = 1.0 / xp.maximum(diag, 1e-3 * c)
     dy, n_cg = _projected_pcg(
         lambda p: c * p - Pty(inv_r * Px(p)), lambda res: res * inv_d, c, rhs, rtol,
         _CG_MAX_ITER,
@@ -1235,64 +1327,69 @@ def _dense_direction(
 
 
 def _projected_pcg(
-    A: Any, precond: Any, c: np.ndarray, rhs: np.ndarray, rtol: float, max_iter: int,
-) -> tuple[np.ndarray, int]:
+    A: Any, precond: Any, c: Any, rhs: Any, rtol: float, max_iter: int,
+) -> tuple[Any, int]:
     """Preconditioned CG on ``1^perp`` for the Schur complement ``A y = rhs``.
 
     ``A`` is the product with ``diag(c) - S^T diag(1/r) S`` and ``precond`` a symmetric
     positive definite preconditioner; projecting every residual and search direction onto
     ``1^perp`` removes the (near-)null direction ``1`` of the Schur complement, the image
-    of the Hessian's ``(1, -1)``.
+    of the Hessian's ``(1, -1)``. numpy arrays or torch tensors.
     """
     res = rhs - rhs.mean()
-    y = np.zeros_like(c)
+    y = _xp(c).zeros_like(c)
     z = precond(res)
     z -= z.mean()
     p = z
-    rz = res @ z
-    stop = rtol * math.sqrt(res @ res)
+    rz = float(res @ z)
+    stop = rtol * math.sqrt(float(res @ res))
     k = 0
     while k < max_iter:
         k += 1
         Ap = A(p)
         Ap -= Ap.mean()
-        curvature = p @ Ap
+        curvature = float(p @ Ap)
         if curvature <= 0:  # exact solution reached (zero residual) or rounding
             break
         alpha = rz / curvature
         y += alpha * p
         res -= alpha * Ap
-        if math.sqrt(res @ res) <= stop:
+        if math.sqrt(float(res @ res)) <= stop:
             break
         z = precond(res)
         z -= z.mean()
-        rz_new = res @ z
+        rz_new = float(res @ z)
         p = z + (rz_new / rz) * p
         rz = rz_new
     return y, k
 
 
+def _l1(x: Any, y: Any) -> float:
+    return float(abs(x - y).sum())
+
+
 def _line_search(
-    kernel: StabilizedKernel, a: np.ndarray, b: np.ndarray, r: np.ndarray, c: np.ndarray,
-    dx: np.ndarray, dy: np.ndarray, ga: np.ndarray, gb: np.ndarray, err: float,
-) -> tuple[float, np.ndarray, np.ndarray, float]:
+    kernel: StabilizedKernel, a: Any, b: Any, r: Any, c: Any, dx: Any, dy: Any, ga: Any,
+    gb: Any, err: float,
+) -> tuple[float, Any, Any, float]:
     """Backtracking from ``t = 1`` on the dual (1); updates ``kernel`` on success."""
     slope = float(ga @ dx + gb @ dy)
     lin = float(a @ dx + b @ dy)
     mass = float(r.sum())
     u, v, G = kernel.u, kernel.v, kernel.G
+    xp = _xp(u)
     t = 1.0
-    with np.errstate(over="ignore", invalid="ignore"):
+    with _quiet(u):
         for _ in range(_MAX_HALVINGS):
-            ut = u * np.exp(t * dx)
-            vt = v * np.exp(t * dy)
+            ut = u * xp.exp(t * dx)
+            vt = v * xp.exp(t * dy)
             rt = ut * (G @ vt)
             gain = t * lin - (float(rt.sum()) - mass)
-            if np.isfinite(gain):
+            if math.isfinite(gain):
                 armijo = gain >= _ARMIJO * t * slope
                 if armijo or gain >= _ARMIJO * t * slope - 1e-13 * mass:
                     ct = vt * (G.T @ ut)
-                    new_err = float(np.abs(rt - a).sum() + np.abs(ct - b).sum())
+                    new_err = _l1(rt, a) + _l1(ct, b)
                     if armijo or new_err < err:
                         kernel.u, kernel.v = ut, vt
                         if kernel.absorb():
@@ -1300,3 +1397,6 @@ def _line_search(
                         return t, rt, ct, new_err
             t *= 0.5
     return 0.0, r, c, err
+
+
+_NUMBA = _Engine(StabilizedKernel, row_mass_truncate_csr, _sparse_direction, _TwoLevel)

@@ -7,6 +7,8 @@ row's mass is dropped, whatever the row looks like, and the kept set adapts per 
 row keeps a few entries, a flat one many. The threshold is one comparison per entry (no sort),
 in two fused numba passes over ``x`` (count, then fill), with no ``n x m`` temporary: a caller
 holding ``diag(u) W diag(v)`` (a transport plan in scaled form) passes ``W``, ``u`` and ``v``.
+A torch ``x`` is truncated with torch ops on its own device (CPU or CUDA), and the result
+stays there.
 
 Examples
 --------
@@ -20,8 +22,11 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
+import torch
 from numba import njit
 
 from bayesparse.sparse.tensor import SparseTensor
@@ -30,18 +35,19 @@ __all__ = ["row_mass_truncate", "row_mass_truncate_csr"]
 
 
 def row_mass_truncate(
-    x: np.ndarray,
+    x: np.ndarray | torch.Tensor,
     tol: float,
-    row_sums: np.ndarray | None = None,
-    row_scale: np.ndarray | None = None,
-    col_scale: np.ndarray | None = None,
+    row_sums: Any = None,
+    row_scale: Any = None,
+    col_scale: Any = None,
 ) -> SparseTensor:
     """Keep per row the entries of ``x`` holding at least ``1 - tol`` of the row's mass.
 
     Parameters
     ----------
-    x : ndarray, shape ``n x m``
-        Non-negative matrix (e.g. a transport plan).
+    x : ndarray or Tensor, shape ``n x m``
+        Non-negative matrix (e.g. a transport plan). A tensor is truncated on its device
+        (the scales and row sums are then tensors on that device too).
     tol : float
         Fraction of each row's mass that may be dropped, in ``[0, 1)``; ``0`` keeps every
         non-zero entry.
@@ -58,14 +64,19 @@ def row_mass_truncate(
     -------
     SparseTensor
         The kept entries (values as in ``x``, times ``row_scale`` and ``col_scale``), in CSR
-        order.
+        order, on ``x``'s device.
 
     Examples
     --------
     >>> import numpy as np
     >>> row_mass_truncate(np.eye(3) + 1e-12, 1e-6).nnz
     3
+    >>> import torch
+    >>> row_mass_truncate(torch.eye(3, dtype=torch.float64) + 1e-12, 1e-6).nnz
+    3
     """
+    if isinstance(x, torch.Tensor):
+        return _truncate_torch(x, tol, row_sums, row_scale, col_scale)
     csr = row_mass_truncate_csr(x, tol, row_sums, row_scale, col_scale)
     # the arrays are canonical by construction: hand them over without re-checking
     # (torch.repeat_interleave and bincount cost milliseconds per call on a busy machine)
@@ -132,6 +143,47 @@ def row_mass_truncate_csr(
     vals = np.empty(nnz + 1, dtype=dtype)
     _fill_kept(x, cs, rs, thr, strict, indptr, indices, vals)
     return sp.csr_matrix((vals[:nnz], indices[:nnz], indptr), shape=(n, m), copy=False)
+
+
+def _truncate_torch(
+    x: torch.Tensor, tol: float, row_sums: torch.Tensor | None,
+    row_scale: torch.Tensor | None, col_scale: torch.Tensor | None,
+) -> SparseTensor:
+    """:func:`row_mass_truncate` by torch ops on ``x``'s device (one ``n x m`` temporary)."""
+    if x.ndim != 2:
+        raise ValueError(f"x: expected a 2-D tensor, got {x.ndim}-D")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"x: expected a real floating tensor, got {x.dtype}")
+    if not 0.0 <= tol < 1.0:
+        raise ValueError(f"tol: expected 0 <= tol < 1, got {tol}")
+    n, m = x.shape
+    lo = float(x.min()) if x.numel() else 0.0
+    if lo != lo:
+        raise ValueError("x: NaN entries make the row mass undefined; clean the data first")
+    if lo < 0:
+        raise ValueError(f"x: expected non-negative entries, got a minimum of {lo}")
+    w = x if col_scale is None else x * _scale_torch(col_scale, m, "col_scale", x)
+    s = w.sum(1) if row_sums is None else torch.as_tensor(row_sums, device=x.device)
+    if s.shape != (n,):
+        raise ValueError(f"row_sums: expected shape ({n},), got {tuple(s.shape)}")
+    thr = (s * (tol / max(m, 1))).to(w.dtype)
+    keep = w >= thr[:, None]
+    if not (tol > 0 and n > 0 and float(thr.min()) > 0):
+        keep &= w > 0  # a zero threshold would keep the zeros of its row
+    idx = keep.nonzero().T  # row-major: CSR order
+    vals = w[keep]
+    if row_scale is not None:
+        vals = vals * _scale_torch(row_scale, n, "row_scale", x)[idx[0]]
+    return SparseTensor(idx, vals, (n, m), validate=False, _canonical=True)
+
+
+def _scale_torch(w: Any, size: int, name: str, like: torch.Tensor) -> torch.Tensor:
+    w = torch.as_tensor(w, dtype=like.dtype, device=like.device)
+    if w.shape != (size,):
+        raise ValueError(f"{name}: expected shape ({size},), got {tuple(w.shape)}")
+    if not bool((w >= 0).all()):
+        raise ValueError(f"{name}: expected finite non-negative scales")
+    return w
 
 
 def _scale(w: np.ndarray | None, size: int, name: str) -> np.ndarray:
