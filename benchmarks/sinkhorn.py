@@ -19,7 +19,12 @@ How each peer is stopped at the target and capped at ``cap`` seconds:
   in a forked child killed at the cap, with their own tolerance tightened (1e-9, then 1e-11)
   until the returned plan meets the target.
 
-Usage: ``python benchmarks/sinkhorn.py [--quick] [--report]``.
+``--torch-engine`` measures the device-resident engine (``engine="torch"``) on torch tensors
+against POT run on the same tensors (POT's torch backend, counted as above), against the
+numba engine, and in the gradient flow; on this machine the tensors are on the CPU (a CUDA
+device is used when present, and recorded).
+
+Usage: ``python benchmarks/sinkhorn.py [--quick] [--torch-engine] [--report]``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from bayesparse.benchmarking import (
+    environment,
     load_results,
     markdown_table,
     result_path,
@@ -145,13 +151,18 @@ def _extrapolate(errs: list[float]) -> int | None:
     return int(k + math.log(TARGET / errs[-1]) / math.log(rate))
 
 
-def run_pot(method: str, a: np.ndarray, b: np.ndarray, M: np.ndarray, reg: float,
-            k: int) -> tuple[float, np.ndarray]:
+def run_pot(method: str, a: Any, b: Any, M: Any, reg: float, k: int) -> tuple[float, np.ndarray]:
+    """POT's ``method`` for exactly ``k`` iterations on numpy arrays or torch tensors (then
+    timed to the end of the device's work); the plan as a numpy array."""
+    sync = torch.cuda.synchronize if isinstance(M, torch.Tensor) and M.is_cuda else None
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         P = ot.sinkhorn(a, b, M, reg, method=method, numItermax=k, stopThr=0.0, warn=False)
-    return time.perf_counter() - start, P
+    if sync is not None:
+        sync()
+    elapsed = time.perf_counter() - start
+    return elapsed, P.cpu().numpy() if isinstance(P, torch.Tensor) else P
 
 
 def in_child(fn: Callable[[], np.ndarray], timeout: float) -> tuple[float, np.ndarray] | None:
@@ -210,6 +221,53 @@ def run_ours(a: np.ndarray, b: np.ndarray, M: np.ndarray, reg: float) -> dict[st
     return {"time": time.perf_counter() - start, "P": P, "log": log}
 
 
+def pot_counted(row: dict[str, Any], method: str, args: tuple[Any, ...], a: np.ndarray,
+                b: np.ndarray, M: np.ndarray, reg: float, k_kernel: tuple[Any, ...],
+                cap: float, cost: float) -> None:
+    """Time POT's ``method`` on ``args`` (numpy or torch) for the iteration count the
+    replica found (``k_kernel``), or predict its time past the cap; fills ``row``."""
+    name = f"pot_{method}"
+    n = len(a)
+    k, status, replica_per_iter = k_kernel
+    if status == "numerical" and method == "sinkhorn_log":
+        k, status = log_domain_count(a, b, M, reg, cap)
+    if k is None:
+        row[f"{name}_reached"] = False
+        row[f"{name}_note"] = ("kernel under/overflow: POT stops on numerical errors"
+                               if status == "numerical" else "no progress at the cap")
+        return
+    short, long_ = (10, 40) if n <= 1000 else (3, 9)
+    t_short = min(run_pot(method, *args, reg, short)[0] for _ in range(2))
+    t_long = min(run_pot(method, *args, reg, long_)[0] for _ in range(2))
+    per_iter = max(t_long - t_short, 0.0) / (long_ - short)
+    if method == "sinkhorn" and math.isfinite(replica_per_iter) and args[2] is M:
+        # two short timed runs are noise-prone at large n (the setup dominates): the
+        # replica does the same two products per iteration
+        per_iter = max(per_iter, replica_per_iter)
+    predicted = t_short + per_iter * (k - short)
+    row[f"{name}_iters"] = k
+    if status == "extrapolated" or predicted > cap:
+        row[f"{name}_reached"] = False
+        row[f"{name}_predicted_time"] = predicted
+        row[f"{name}_note"] = (f"capped: {k} iterations, {predicted:.3g} s "
+                               f"{'extrapolated' if status == 'extrapolated' else 'predicted'}")
+        return
+    for _ in range(5):
+        t, P = run_pot(method, *args, reg, k)
+        if l1_error(P, a, b) < TARGET:
+            break
+        k = int(math.ceil(k * 1.05))
+    err = l1_error(P, a, b)
+    row[f"{name}_reached"] = err < TARGET
+    row[f"{name}_err"] = err
+    if err < TARGET:
+        row[f"{name}_iters"] = k
+        row[f"{name}_time"] = t
+        row[f"{name}_cost_rel_err"] = abs(float((P * M).sum()) - cost) / cost
+    else:
+        row[f"{name}_note"] = f"returned plan stays at L1 {err:.3g} (iteration's floor)"
+
+
 # ---------------------------------------------------------------------------- one case
 def bench_case(kind: str, n: int, reg: float, cap: float, repeat: int) -> dict[str, Any]:
     a, b, M = make_case(kind, n)
@@ -226,45 +284,7 @@ def bench_case(kind: str, n: int, reg: float, cap: float, repeat: int) -> dict[s
 
     k_kernel = pot_kernel_count(a, b, M, reg, cap)
     for method in ("sinkhorn", "sinkhorn_log"):
-        name = f"pot_{method}"
-        k, status, replica_per_iter = k_kernel
-        if status == "numerical" and method == "sinkhorn_log":
-            k, status = log_domain_count(a, b, M, reg, cap)
-        if k is None:
-            row[f"{name}_reached"] = False
-            row[f"{name}_note"] = ("kernel under/overflow: POT stops on numerical errors"
-                                   if status == "numerical" else "no progress at the cap")
-            continue
-        short, long_ = (10, 40) if n <= 1000 else (3, 9)
-        t_short = min(run_pot(method, a, b, M, reg, short)[0] for _ in range(2))
-        t_long = min(run_pot(method, a, b, M, reg, long_)[0] for _ in range(2))
-        per_iter = max(t_long - t_short, 0.0) / (long_ - short)
-        if method == "sinkhorn" and math.isfinite(replica_per_iter):
-            # two short timed runs are noise-prone at large n (the setup dominates): the
-            # replica does the same two products per iteration
-            per_iter = max(per_iter, replica_per_iter)
-        predicted = t_short + per_iter * (k - short)
-        row[f"{name}_iters"] = k
-        if status == "extrapolated" or predicted > cap:
-            row[f"{name}_reached"] = False
-            row[f"{name}_predicted_time"] = predicted
-            row[f"{name}_note"] = (f"capped: {k} iterations, {predicted:.3g} s "
-                                   f"{'extrapolated' if status == 'extrapolated' else 'predicted'}")
-            continue
-        for _ in range(5):
-            t, P = run_pot(method, a, b, M, reg, k)
-            if l1_error(P, a, b) < TARGET:
-                break
-            k = int(math.ceil(k * 1.05))
-        err = l1_error(P, a, b)
-        row[f"{name}_reached"] = err < TARGET
-        row[f"{name}_err"] = err
-        if err < TARGET:
-            row[f"{name}_iters"] = k
-            row[f"{name}_time"] = t
-            row[f"{name}_cost_rel_err"] = abs(float((P * M).sum()) - cost) / cost
-        else:
-            row[f"{name}_note"] = f"returned plan stays at L1 {err:.3g} (iteration's floor)"
+        pot_counted(row, method, (a, b, M), a, b, M, reg, k_kernel, cap, cost)
 
     for name in ("pot_sinkhorn_stabilized", "pot_sinkhorn_epsilon_scaling", "regot_ssns"):
         res = own_tolerance_peer(name, a, b, M, reg, cap)
@@ -325,8 +345,55 @@ def kernel_floor(a: np.ndarray, b: np.ndarray, M: np.ndarray, reg: float, P: np.
     return out
 
 
+# ---------------------------------------------------------------------------- torch engine
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _timed_sns(args: tuple[Any, ...], reg: float, engine: str) -> tuple[float, Any, dict]:
+    sync = torch.cuda.synchronize if engine == "torch" and args[2].is_cuda else None
+    start = time.perf_counter()
+    P, log = sinkhorn_newton_sparse(*args, reg, stopThr=TARGET, numItermax=100_000, log=True,
+                                    on_fail="ignore", engine=engine)
+    if sync is not None:
+        sync()
+    return time.perf_counter() - start, P, log
+
+
+def torch_engine_case(kind: str, n: int, reg: float, cap: float, repeat: int) -> dict[str, Any]:
+    """The torch engine on tensors (on ``_device()``) vs POT's torch backend on the same
+    tensors and vs the numba engine on numpy arrays; best of ``repeat`` interleaved runs."""
+    a, b, M = make_case(kind, n)
+    dev = _device()
+    ta, tb, tM = (torch.tensor(x, device=dev) for x in (a, b, M))
+    row: dict[str, Any] = {"case": f"{kind} n={n} reg={reg:g}", "device": str(dev)}
+    t_torch, P, log = _timed_sns((ta, tb, tM), reg, "torch")
+    P = P.cpu().numpy()
+    err = l1_error(P, a, b)
+    row.update(torch_engine_err=err, torch_engine_reached=err < TARGET,
+               torch_engine_newton_iters=log["n_newton"])
+    t_numba, P_numba, _ = _timed_sns((a, b, M), reg, "numba")
+    row["plan_l1_diff_vs_numba"] = float(np.abs(P - P_numba).sum())
+    for _ in range(repeat - 1):
+        t_torch = min(t_torch, _timed_sns((ta, tb, tM), reg, "torch")[0])
+        t_numba = min(t_numba, _timed_sns((a, b, M), reg, "numba")[0])
+    row.update(torch_engine_time=t_torch, numba_engine_time=t_numba,
+               numba_over_torch=t_numba / t_torch)
+    cost = float((P * M).sum())
+    k_kernel = pot_kernel_count(a, b, M, reg, cap)
+    for method in ("sinkhorn", "sinkhorn_log"):
+        pot_counted(row, method, (ta, tb, tM), a, b, M, reg, k_kernel, cap, cost)
+        name = f"pot_{method}"
+        if row.get(f"{name}_time"):
+            row[f"{name}_ratio"] = row[f"{name}_time"] / t_torch
+        elif row.get(f"{name}_predicted_time"):
+            row[f"{name}_ratio_predicted"] = row[f"{name}_predicted_time"] / t_torch
+    return row
+
+
 # ---------------------------------------------------------------------------- gradient flow
-def gradient_flow(n: int, reg: float, steps: int, cap: float) -> dict[str, Any]:
+def gradient_flow(n: int, reg: float, steps: int, cap: float,
+                  torch_engine: bool = False) -> dict[str, Any]:
     """``steps`` gradient steps on source point positions, loss ``<P, M>`` by autograd
     (each method warmed up by one untimed step)."""
     rng = np.random.default_rng(0)
@@ -350,7 +417,7 @@ def gradient_flow(n: int, reg: float, steps: int, cap: float) -> dict[str, Any]:
         return time.perf_counter() - start, float(loss.detach()), True
 
     out: dict[str, Any] = {"case": f"gradient flow n={n} reg={reg:g} {steps} steps"}
-    for name, fn in (
+    methods = [
         ("ours_autodiff", lambda M: sinkhorn_newton_sparse2(a, a, M, reg, stopThr=TARGET,
                                                             numItermax=10_000)),
         ("ours_envelope", lambda M: sinkhorn_newton_sparse2(a, a, M, reg, stopThr=TARGET,
@@ -358,7 +425,12 @@ def gradient_flow(n: int, reg: float, steps: int, cap: float) -> dict[str, Any]:
                                                             grad="envelope")),
         ("pot_sinkhorn_log_autodiff", lambda M: ot.sinkhorn2(
             a, a, M, reg, method="sinkhorn_log", stopThr=TARGET, numItermax=100_000)),
-    ):
+    ]
+    if torch_engine:
+        out["case"] += " (torch engine)"
+        methods[:2] = [("ours_autodiff", lambda M: sinkhorn_newton_sparse2(
+            a, a, M, reg, stopThr=TARGET, numItermax=10_000, engine="torch"))]
+    for name, fn in methods:
         t, loss, done = flow(fn)
         out[f"{name}_time"], out[f"{name}_loss"], out[f"{name}_done"] = t, loss, done
     if out["pot_sinkhorn_log_autodiff_done"]:
@@ -455,7 +527,44 @@ def report() -> None:
     if gf:
         lines.append("\n## Gradient flow\n")
         lines.append(markdown_table(gf, list(gf[0].keys())))
+    if data.get("torch_engine"):
+        lines += _torch_engine_report(data["torch_engine"])
     write_report("sinkhorn", "\n".join(lines))
+
+
+def _torch_engine_report(te: dict[str, Any]) -> list[str]:
+    env = te["environment"]
+    dev = sorted({r["device"] for r in te["rows"]})
+    lines = [
+        "\n## Torch engine (`engine=\"torch\"`)\n",
+        f"Measured at commit {te['commit']} on {', '.join(dev)} tensors ("
+        f"{env.get('cpu', env.get('machine', '?'))}; one thread; POT capped at "
+        f"{te['cap_seconds']:g} s, `*` extrapolated as above). POT runs on the same torch "
+        "tensors (its torch backend), for the iteration count at which its plan meets the "
+        "target. `numba / torch`: the numba engine's time on numpy arrays over the torch "
+        "engine's (below 1: the compiled CPU engine is faster, as expected on a CPU; the "
+        "torch engine exists so that GPU tensors stay on their device).\n",
+    ]
+    if all(d.startswith("cpu") for d in dev):
+        lines.append("No CUDA device on the benchmark machine: GPU timings are not measured "
+                     "here; the CUDA tests in `tests/optim/test_sinkhorn_newton_sparse_torch.py` "
+                     "run where a GPU is present.\n")
+    table = []
+    for r in te["rows"]:
+        t = {"case": r["case"],
+             "torch engine": f"{r['torch_engine_time']:.3g} s, L1 {r['torch_engine_err']:.1g}",
+             "numba / torch": f"{r['numba_over_torch']:.2f}",
+             "plan L1 diff vs numba": f"{r['plan_l1_diff_vs_numba']:.1g}"}
+        t.update({f"{name} (torch)": _cell(r, name)
+                  for name in ("pot_sinkhorn", "pot_sinkhorn_log")})
+        table.append(t)
+    lines.append(markdown_table(table, list(table[0].keys())))
+    for f in te.get("gradient_flow", []):
+        if "ratio" in f:
+            lines.append(f"\n{f['case']}: {f['ours_autodiff_time']:.3g} s vs POT's "
+                         f"log-domain autodiff {f['pot_sinkhorn_log_autodiff_time']:.3g} s = "
+                         f"{f['ratio']:.3g}x.\n")
+    return lines
 
 
 def _targets(rows: list[dict[str, Any]], flows: list[dict[str, Any]] | None) -> list[str]:
@@ -499,9 +608,14 @@ def main() -> None:
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
                         help="re-run the cases whose name contains TEXT (repeatable), "
                              "replacing their rows in the results file; keep the others")
+    parser.add_argument("--torch-engine", action="store_true",
+                        help="measure engine='torch' on tensors (the other rows are kept)")
     ns = parser.parse_args()
     if ns.report:
         report()
+        return
+    if ns.torch_engine:
+        run_torch_engine(ns.quick, ns.cap)
         return
     if ns.quick:
         cases = [("uniform", 60, 1e-2), ("gmm", 60, 1e-3)]
@@ -553,6 +667,37 @@ def main() -> None:
                 print(flow_rows[-1], flush=True)
     write_results("sinkhorn", params, [_thin(r) for r in rows], gradient_flow=flow_rows)
     plot(rows, result_path("sinkhorn", "png"))
+
+
+def run_torch_engine(quick: bool, cap: float | None) -> None:
+    """The ``--torch-engine`` rows, written into the existing results file."""
+    path = result_path("sinkhorn", "json")
+    data = json.loads(path.read_text())
+    if quick:
+        cases, cap, repeat, flows = [("uniform", 60, 1e-2)], cap or 0.3, 1, [(30, 1e-2, 2)]
+    else:
+        cases = [(k, n, reg) for k in ("uniform", "gmm") for n in (1000, 2000)
+                 for reg in (1e-2, 2e-3, 1e-4)]
+        cap, repeat, flows = cap or 10.0, 3, [(200, 1e-2, 30)]
+    rows, flow_rows = [], []
+    with threadpool_limits(limits=1):
+        torch.set_num_threads(1)
+        run_ours(*make_case("uniform", 300), 1e-3)
+        _timed_sns(tuple(torch.tensor(x, device=_device()) for x in make_case("uniform", 300)),
+                   1e-3, "torch")
+        for kind, n, reg in cases:
+            rows.append(torch_engine_case(kind, n, reg, cap, repeat))
+            print({k: v for k, v in rows[-1].items() if "note" not in k}, flush=True)
+        for n, reg, steps in flows:
+            flow_rows.append(gradient_flow(n, reg, steps, 30 * cap, torch_engine=True))
+            print(flow_rows[-1], flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True,
+                            text=True, check=False).stdout.strip()
+    # the file's environment stays that of the main rows; this section records its own
+    data["torch_engine"] = {"commit": commit, "environment": environment(),
+                            "cap_seconds": cap, "threads": 1, "quick": quick, "rows": rows,
+                            "gradient_flow": flow_rows}
+    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def _thin(row: dict[str, Any]) -> dict[str, Any]:
