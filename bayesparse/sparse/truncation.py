@@ -170,11 +170,12 @@ def _truncate_torch(
     keep = w >= thr[:, None]
     if not (tol > 0 and n > 0 and float(thr.min()) > 0):
         keep &= w > 0  # a zero threshold would keep the zeros of its row
-    idx = keep.nonzero().T  # row-major: CSR order
-    vals = w[keep]
+    idx = keep.nonzero()  # row-major: CSR order
+    row, col = idx[:, 0], idx[:, 1]
+    vals = w[row, col]  # a gather: faster than boolean indexing on CPU
     if row_scale is not None:
-        vals = vals * _scale_torch(row_scale, n, "row_scale", x)[idx[0]]
-    return SparseTensor(idx, vals, (n, m), validate=False, _canonical=True)
+        vals = vals * _scale_torch(row_scale, n, "row_scale", x)[row]
+    return SparseTensor(idx.T.contiguous(), vals, (n, m), validate=False, _canonical=True)
 
 
 def _scale_torch(w: Any, size: int, name: str, like: torch.Tensor) -> torch.Tensor:
