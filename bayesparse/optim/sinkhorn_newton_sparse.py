@@ -903,8 +903,6 @@ class _Engine:
     """The array-library pieces of the solver; the control flow (:class:`_Solver`, CG, line
     search) is shared and works on numpy arrays and torch tensors alike."""
 
-    #: the stabilized kernel class
-    kernel: type
     #: ``truncate(G, sparsity, row_sums=, row_scale=, col_scale=)``: the sparsified plan
     truncate: Callable[..., Any]
     #: ``sparse_direction(S, r, c, ga, gb, rtol, use_lu, coarse=None)``: the Newton step
@@ -930,7 +928,7 @@ class _Solver:
         self.engine = _engine(engine == "torch")
         self.regs = _schedule(bounds[1] - bounds[0], reg, opts.scaling)
         # bounds of the full M also bound a submatrix (zero-mass points removed)
-        self.kernel = self.engine.kernel(M, self.regs[0], bounds)
+        self.kernel = StabilizedKernel(M, self.regs[0], bounds)
         self.trace = _Trace()
         self._start = time.perf_counter()
         self._stage = 0
@@ -1399,4 +1397,4 @@ def _line_search(
     return 0.0, r, c, err
 
 
-_NUMBA = _Engine(StabilizedKernel, row_mass_truncate_csr, _sparse_direction, _TwoLevel)
+_NUMBA = _Engine(row_mass_truncate_csr, _sparse_direction, _TwoLevel)

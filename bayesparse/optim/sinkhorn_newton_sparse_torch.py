@@ -5,7 +5,7 @@ on a GPU) runs the same algorithm as on the CPU — epsilon-scaling stages, a Si
 in the stabilized kernel domain, sparse Newton steps with a line search; Tang et al., ICLR
 2024, Algorithm 1, and the module notes there — with the array-library pieces given here:
 
-* the kernel: :class:`~bayesparse.optim.stabilized_sinkhorn.TorchStabilizedKernel`;
+* the kernel: :class:`~bayesparse.optim.stabilized_sinkhorn.StabilizedKernel` on tensors;
 * the sparsified plan: :func:`~bayesparse.sparse.truncation.row_mass_truncate` on the
   tensor's device, a :class:`~bayesparse.sparse.SparseTensor` whose products are
   ``torch.sparse`` CSR products;
@@ -46,7 +46,6 @@ from bayesparse.optim.sinkhorn_newton_sparse import (
     _Engine,
     _projected_pcg,
 )
-from bayesparse.optim.stabilized_sinkhorn import TorchStabilizedKernel
 from bayesparse.sparse.tensor import SparseTensor
 from bayesparse.sparse.truncation import row_mass_truncate
 
@@ -157,5 +156,4 @@ class TorchTwoLevel:
         return precond
 
 
-TORCH_ENGINE = _Engine(TorchStabilizedKernel, row_mass_truncate, torch_sparse_direction,
-                       TorchTwoLevel)
+TORCH_ENGINE = _Engine(row_mass_truncate, torch_sparse_direction, TorchTwoLevel)

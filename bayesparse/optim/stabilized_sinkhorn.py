@@ -18,14 +18,16 @@ The first kernel is built from the cost reduced by its row minima and then its c
 small ``reg`` is (when ``(max M - min M) / reg <= 600`` no entry can underflow and the kernel
 is simply ``exp((min M - M) / reg)``).
 
+The cost may be a numpy array (the updates then run in a compiled loop) or a torch tensor on
+any device (CPU or CUDA): the kernel, scalings and potentials are then tensors on that device,
+updated by torch ops, and only a few scalars per iteration are read back (the error and the
+scalings' range).
+
 For epsilon-scaling (Schmitzer, Sec. 3.2: a decreasing schedule of ``reg`` with warm-started
 potentials) :meth:`StabilizedKernel.set_reg` changes ``reg`` keeping ``g`` and replacing ``f``
 by its soft c-transform ``f_i = reg log a_i - reg log sum_j exp((g_j - M_ij) / reg)``, the
 log-domain row update: the new kernel has rows summing to ``a`` exactly, so no row underflows
 however much smaller the new ``reg`` is.
-
-:class:`TorchStabilizedKernel` is the same kernel in torch ops on the cost's device (CPU or
-CUDA), for callers whose data must stay there.
 
 Examples
 --------
@@ -37,18 +39,23 @@ Examples
 >>> err = k.sinkhorn(a, b, n_iter=50, tol=1e-12)
 >>> bool(err[-1] < 1e-12), np.round(k.plan(), 4).tolist()
 (True, [[0.5, 0.0], [0.0, 0.5]])
+>>> import torch
+>>> t = StabilizedKernel(torch.tensor(M), reg=0.1)
+>>> err = t.sinkhorn(torch.tensor(a), torch.tensor(b), n_iter=50, tol=1e-12)
+>>> t.plan().round(decimals=4).tolist()
+[[0.5, 0.0], [0.0, 0.5]]
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 from numba import njit
 
-__all__ = ["StabilizedKernel", "TorchStabilizedKernel"]
+__all__ = ["StabilizedKernel"]
 
 #: absorb a scaling into the potentials once it leaves [exp(-TAU), exp(TAU)]
 TAU = 100.0
@@ -63,8 +70,8 @@ class StabilizedKernel:
 
     Parameters
     ----------
-    M : ndarray, shape ``n x m``
-        Cost matrix (float64, finite).
+    M : ndarray or Tensor, shape ``n x m``
+        Cost matrix (float64, finite); a tensor keeps every array on its device.
     reg : float
         Entropic regularization (> 0).
     bounds : (float, float), optional
@@ -72,49 +79,49 @@ class StabilizedKernel:
 
     Attributes
     ----------
-    f, g : ndarray
+    f, g : ndarray or Tensor
         Absorbed dual potentials (cost units).
-    G : ndarray, shape ``n x m``
+    G : ndarray or Tensor, shape ``n x m``
         Stabilized kernel.
-    u, v : ndarray
+    u, v : ndarray or Tensor
         Scalings; the full potentials are ``f + reg log u`` and ``g + reg log v``.
     n_absorb : int
         Number of times the kernel was rebuilt.
     """
 
-    def __init__(
-        self, M: np.ndarray, reg: float, bounds: tuple[float, float] | None = None
-    ) -> None:
+    def __init__(self, M: Any, reg: float, bounds: tuple[float, float] | None = None) -> None:
+        xp = self._xp = torch if isinstance(M, torch.Tensor) else np
         self.M = M
         self.reg = float(reg)
-        self.u = np.ones(M.shape[0])
-        self.v = np.ones(M.shape[1])
+        self.u = xp.ones_like(M[:, 0])
+        self.v = xp.ones_like(M[0])
         self.n_absorb = 0
-        self._work: np.ndarray | None = None
+        self._work: Any = None
         #: ``(u, v, G v, G^T u)`` of the last Sinkhorn iterate, for :meth:`marginals`
-        self._products: tuple[np.ndarray, ...] | None = None
+        self._products: tuple[Any, ...] | None = None
         lo, hi = (float(M.min()), float(M.max())) if bounds is None else bounds
         if (hi - lo) / self.reg <= _NO_UNDERFLOW:
             # exp((min M - M) / reg) cannot underflow: three passes instead of six
-            self.f = np.full(M.shape[0], lo)
-            self.g = np.zeros(M.shape[1])
-            G = self.G = np.subtract(lo, M)
+            self.f = xp.full_like(M[:, 0], lo)
+            self.g = xp.zeros_like(M[0])
+            G = self.G = xp.subtract(lo, M)
             G *= 1.0 / self.reg
-            np.exp(G, out=G)
+            xp.exp(G, out=G)
             return
         # the reduced cost is built in place in G's buffer (no n x m temporary)
-        self.f = M.min(axis=1)
-        G = self.G = np.subtract(M, self.f[:, None])
-        self.g = G.min(axis=0)
+        self.f = xp.amin(M, axis=1)
+        G = self.G = xp.subtract(M, self.f[:, None])
+        self.g = xp.amin(G, axis=0)
         G -= self.g[None, :]
         G *= -1.0 / self.reg
-        np.exp(G, out=G)
+        xp.exp(G, out=G)
 
     def _rebuild(self) -> None:
-        G = np.subtract(self.M, self.f[:, None], out=self.G)
+        xp = self._xp
+        G = xp.subtract(self.M, self.f[:, None], out=self.G)
         G -= self.g[None, :]
         G *= -1.0 / self.reg
-        np.exp(G, out=G)
+        xp.exp(G, out=G)
         self.n_absorb += 1
 
     def set_reg(self, reg: float, a: np.ndarray) -> None:
@@ -127,21 +134,22 @@ class StabilizedKernel:
         ----------
         reg : float
             New entropic regularization (> 0).
-        a : ndarray, shape ``n``
+        a : ndarray or Tensor, shape ``n``
             Source weights, the row sums of the rebuilt plan.
         """
-        self.g = self.g + self.reg * np.log(self.v)
+        xp = self._xp
+        self.g = self.g + self.reg * xp.log(self.v)
         self.reg = float(reg)
-        G = np.subtract(self.g[None, :], self.M, out=self.G)
+        G = xp.subtract(self.g[None, :], self.M, out=self.G)
         G *= 1.0 / self.reg
-        top = G.max(axis=1)
+        top = xp.amax(G, axis=1)
         G -= top[:, None]
-        np.exp(G, out=G)
+        xp.exp(G, out=G)
         scale = a / G.sum(axis=1)
         G *= scale[:, None]
-        self.f = self.reg * (np.log(scale) - top)
-        self.u = np.ones(self.M.shape[0])
-        self.v = np.ones(self.M.shape[1])
+        self.f = self.reg * (xp.log(scale) - top)
+        self.u = xp.ones_like(self.u)
+        self.v = xp.ones_like(self.v)
         self.n_absorb += 1
 
     def absorb(self, force: bool = False) -> bool:
@@ -157,21 +165,23 @@ class StabilizedKernel:
         bool
             Whether the kernel was rebuilt.
         """
-        u, v = self.u, self.v
-        if not force and u.max() < _HI and u.min() > _LO and v.max() < _HI and v.min() > _LO:
+        u, v, xp = self.u, self.v, self._xp
+        if not force and _in_range(float(u.min()), float(u.max()), float(v.min()),
+                                   float(v.max())):
             return False
-        self.f = self.f + self.reg * np.log(u)
-        self.g = self.g + self.reg * np.log(v)
-        self.u = np.ones_like(u)
-        self.v = np.ones_like(v)
+        self.f = self.f + self.reg * xp.log(u)
+        self.g = self.g + self.reg * xp.log(v)
+        self.u = xp.ones_like(u)
+        self.v = xp.ones_like(v)
         self._rebuild()
         return True
 
-    def potentials(self) -> tuple[np.ndarray, np.ndarray]:
+    def potentials(self) -> tuple[Any, Any]:
         """Dual potentials ``(alpha, beta)`` with ``P = exp((alpha_i + beta_j - M_ij) / reg)``."""
-        return self.f + self.reg * np.log(self.u), self.g + self.reg * np.log(self.v)
+        xp = self._xp
+        return self.f + self.reg * xp.log(self.u), self.g + self.reg * xp.log(self.v)
 
-    def plan(self, overwrite: bool = False) -> np.ndarray:
+    def plan(self, overwrite: bool = False) -> Any:
         """The current plan ``diag(u) G diag(v)`` as a dense array.
 
         Parameters
@@ -182,24 +192,24 @@ class StabilizedKernel:
 
         Returns
         -------
-        ndarray, shape ``n x m``
+        ndarray or Tensor, shape ``n x m``
         """
         if overwrite:
-            P = np.multiply(self.G, self.v[None, :], out=self.G)
-            self.G = np.empty((0, 0))
+            P = self._xp.multiply(self.G, self.v[None, :], out=self.G)
+            self.G = P[:0, :0]
         else:
             P = self.G * self.v[None, :]
         P *= self.u[:, None]
         return P
 
-    def scaled_columns(self) -> np.ndarray:
+    def scaled_columns(self) -> Any:
         """``G diag(v)`` (so that ``P = diag(u) G diag(v)``) in a work buffer reused by the
         next call: it saves allocating, and page-faulting, an ``n x m`` array per call."""
         if self._work is None:
-            self._work = np.empty_like(self.G)
-        return np.multiply(self.G, self.v[None, :], out=self._work)
+            self._work = self._xp.empty_like(self.G)
+        return self._xp.multiply(self.G, self.v[None, :], out=self._work)
 
-    def marginals(self) -> tuple[np.ndarray, np.ndarray]:
+    def marginals(self) -> tuple[Any, Any]:
         """Row and column sums of the current plan (two matrix-vector products, or none when
         the scalings are those :meth:`sinkhorn` stopped at: it computed both products)."""
         kept = self._products
@@ -209,8 +219,8 @@ class StabilizedKernel:
 
     def sinkhorn(
         self,
-        a: np.ndarray,
-        b: np.ndarray,
+        a: Any,
+        b: Any,
         n_iter: int,
         tol: float,
         stop: Callable[[list[float]], bool] | None = None,
@@ -228,9 +238,9 @@ class StabilizedKernel:
 
         Parameters
         ----------
-        a : ndarray, shape ``n``
+        a : ndarray or Tensor, shape ``n``
             Source weights.
-        b : ndarray, shape ``m``
+        b : ndarray or Tensor, shape ``m``
             Target weights.
         n_iter : int
             Maximum number of iterations.
@@ -249,13 +259,14 @@ class StabilizedKernel:
             ``||P 1 - a||_1`` after each iteration.
         """
         G, errs = self.G, []
+        step = _residual_and_ratio if self._xp is np else _residual_and_ratio_torch
         Ktu = G.T @ self.u
         self.v = b / Ktu
         for i in range(n_iter):
             Kv = G @ self.v
             # the error of the current u and the next u from one compiled pass (small
             # problems spend as much time in numpy's per-call overhead as in the products)
-            err, u, u_lo, u_hi = _residual_and_ratio(self.u, Kv, a)
+            err, u, u_lo, u_hi = step(self.u, Kv, a)
             errs.append(err)
             if times is not None and clock is not None:
                 times.append(clock())
@@ -266,137 +277,26 @@ class StabilizedKernel:
                 break
             self.u = u
             Ktu = G.T @ u
-            _, self.v, v_lo, v_hi = _residual_and_ratio(self.v, Ktu, b)
-            if not (_LO < u_lo and u_hi < _HI and _LO < v_lo and v_hi < _HI):
+            _, self.v, v_lo, v_hi = step(self.v, Ktu, b)
+            if not _in_range(u_lo, u_hi, v_lo, v_hi):
                 self.absorb(force=True)
                 G = self.G
                 Ktu = None  # of the scalings before the absorption
         return errs
 
 
-class TorchStabilizedKernel(StabilizedKernel):
-    """:class:`StabilizedKernel` in torch ops on the device of ``M`` (float64 tensors).
-
-    Same state and methods; every array is a tensor on ``M``'s device, so nothing is copied
-    to the host (a few scalars per iteration are read back: the error and the scalings'
-    range).
-
-    Examples
-    --------
-    >>> import torch
-    >>> M = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
-    >>> a = b = torch.tensor([0.5, 0.5], dtype=torch.float64)
-    >>> k = TorchStabilizedKernel(M, reg=0.1)
-    >>> err = k.sinkhorn(a, b, n_iter=50, tol=1e-12)
-    >>> bool(err[-1] < 1e-12), k.plan().round(decimals=4).tolist()
-    (True, [[0.5, 0.0], [0.0, 0.5]])
-    """
-
-    def __init__(
-        self, M: torch.Tensor, reg: float, bounds: tuple[float, float] | None = None
-    ) -> None:
-        self.M = M
-        self.reg = float(reg)
-        self.u = M.new_ones(M.shape[0])
-        self.v = M.new_ones(M.shape[1])
-        self.n_absorb = 0
-        self._work: torch.Tensor | None = None
-        self._products: tuple[torch.Tensor, ...] | None = None
-        lo, hi = (float(M.min()), float(M.max())) if bounds is None else bounds
-        if (hi - lo) / self.reg <= _NO_UNDERFLOW:
-            self.f = M.new_full((M.shape[0],), lo)
-            self.g = M.new_zeros(M.shape[1])
-            self.G = (lo - M).mul_(1.0 / self.reg).exp_()
-            return
-        self.f = M.amin(1)
-        G = self.G = M - self.f[:, None]
-        self.g = G.amin(0)
-        G.sub_(self.g[None, :]).mul_(-1.0 / self.reg).exp_()
-
-    def _rebuild(self) -> None:
-        G = torch.sub(self.M, self.f[:, None], out=self.G)
-        G.sub_(self.g[None, :]).mul_(-1.0 / self.reg).exp_()
-        self.n_absorb += 1
-
-    def set_reg(self, reg: float, a: torch.Tensor) -> None:  # noqa: D102 - as the base
-        self.g = self.g + self.reg * self.v.log()
-        self.reg = float(reg)
-        G = torch.sub(self.g[None, :], self.M, out=self.G).mul_(1.0 / self.reg)
-        top = G.amax(1)
-        G.sub_(top[:, None]).exp_()
-        scale = a / G.sum(1)
-        G.mul_(scale[:, None])
-        self.f = self.reg * (scale.log() - top)
-        self.u = torch.ones_like(self.u)
-        self.v = torch.ones_like(self.v)
-        self.n_absorb += 1
-
-    def absorb(self, force: bool = False) -> bool:  # noqa: D102 - as the base
-        if not force and not _out_of_range(self.u, self.v):
-            return False
-        self.f = self.f + self.reg * self.u.log()
-        self.g = self.g + self.reg * self.v.log()
-        self.u = torch.ones_like(self.u)
-        self.v = torch.ones_like(self.v)
-        self._rebuild()
-        return True
-
-    def potentials(self) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: D102 - as the base
-        return self.f + self.reg * self.u.log(), self.g + self.reg * self.v.log()
-
-    def plan(self, overwrite: bool = False) -> torch.Tensor:  # noqa: D102 - as the base
-        if overwrite:
-            P = self.G.mul_(self.v[None, :])
-            self.G = self.G.new_empty((0, 0))
-        else:
-            P = self.G * self.v[None, :]
-        return P.mul_(self.u[:, None])
-
-    def scaled_columns(self) -> torch.Tensor:  # noqa: D102 - as the base
-        if self._work is None:
-            self._work = torch.empty_like(self.G)
-        return torch.mul(self.G, self.v[None, :], out=self._work)
-
-    def sinkhorn(
-        self,
-        a: torch.Tensor,
-        b: torch.Tensor,
-        n_iter: int,
-        tol: float,
-        stop: Callable[[list[float]], bool] | None = None,
-        times: list[float] | None = None,
-        clock: Callable[[], float] | None = None,
-    ) -> list[float]:
-        """As :meth:`StabilizedKernel.sinkhorn`, in torch ops on the kernel's device."""
-        G, errs = self.G, []
-        Ktu: torch.Tensor | None = G.T @ self.u
-        self.v = b / Ktu
-        for i in range(n_iter):
-            Kv = G @ self.v
-            err = float((self.u * Kv - a).abs_().sum())
-            errs.append(err)
-            if times is not None and clock is not None:
-                times.append(clock())
-            if (err < tol or not math.isfinite(err) or i == n_iter - 1
-                    or (stop is not None and stop(errs))):
-                if Ktu is not None:
-                    self._products = (self.u, self.v, Kv, Ktu)
-                break
-            self.u = a / Kv
-            Ktu = G.T @ self.u
-            self.v = b / Ktu
-            if _out_of_range(self.u, self.v):
-                self.absorb(force=True)
-                G = self.G
-                Ktu = None
-        return errs
+def _in_range(u_lo: float, u_hi: float, v_lo: float, v_hi: float) -> bool:
+    """Whether both scalings lie inside ``(exp(-TAU), exp(TAU))``."""
+    return _LO < u_lo and u_hi < _HI and _LO < v_lo and v_hi < _HI
 
 
-def _out_of_range(u: torch.Tensor, v: torch.Tensor) -> bool:
-    """Whether a scaling left ``(exp(-TAU), exp(TAU))`` (one read-back for both)."""
-    lo = torch.minimum(u.amin(), v.amin())
-    hi = torch.maximum(u.amax(), v.amax())
-    return not bool((lo > _LO) & (hi < _HI))
+def _residual_and_ratio_torch(
+    x: torch.Tensor, y: torch.Tensor, w: torch.Tensor
+) -> tuple[float, torch.Tensor, float, float]:
+    """:func:`_residual_and_ratio` in torch ops on the tensors' device (one read-back)."""
+    out = w / y
+    err, lo, hi = torch.stack(((x * y - w).abs().sum(), out.amin(), out.amax())).tolist()
+    return err, out, lo, hi
 
 
 @njit(cache=True)
