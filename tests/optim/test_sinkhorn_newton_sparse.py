@@ -580,7 +580,8 @@ def test_log_has_pot_keys():
 
 
 # ---------------------------------------------------------------------------- implicit gradients
-def test_implicit_gradients_pass_gradcheck():
+@pytest.mark.parametrize("engine", ["numba", "torch"])
+def test_implicit_gradients_pass_gradcheck(engine):
     """The plan's Jacobian w.r.t. a, b and M (Eq. 3) against central finite differences of
     the solver itself (float64, solved to 1e-13); weights normalized inside."""
     rng = np.random.default_rng(1)
@@ -588,14 +589,14 @@ def test_implicit_gradients_pass_gradcheck():
     inputs = (torch.tensor(rng.random(n) + 0.5, requires_grad=True),
               torch.tensor(rng.random(m) + 0.5, requires_grad=True),
               torch.tensor(rng.random((n, m)), requires_grad=True))
+    opts = {"stopThr": 1e-13, "numItermax": 10_000, "engine": engine}
 
     def plan(a_raw, b_raw, M):
-        return sinkhorn_newton_sparse(a_raw / a_raw.sum(), b_raw / b_raw.sum(), M, reg,
-                                      stopThr=1e-13, numItermax=10_000)
+        return sinkhorn_newton_sparse(a_raw / a_raw.sum(), b_raw / b_raw.sum(), M, reg, **opts)
 
     assert torch.autograd.gradcheck(plan, inputs, eps=1e-6, atol=1e-7, rtol=1e-5)
     loss = lambda a_raw, b_raw, M: sinkhorn_newton_sparse2(  # noqa: E731
-        a_raw / a_raw.sum(), b_raw / b_raw.sum(), M, reg, stopThr=1e-13, numItermax=10_000)
+        a_raw / a_raw.sum(), b_raw / b_raw.sum(), M, reg, **opts)
     assert torch.autograd.gradcheck(loss, inputs, eps=1e-6, atol=1e-7, rtol=1e-5)
 
 
