@@ -236,11 +236,17 @@ def pot_counted(row: dict[str, Any], method: str, args: tuple[Any, ...], a: np.n
         row[f"{name}_note"] = ("kernel under/overflow: POT stops on numerical errors"
                                if status == "numerical" else "no progress at the cap")
         return
+    on_numpy = args[2] is M
+    # numpy rows floor the per-iteration cost by the replica's; torch rows have no replica
+    # of their own and measure it over 200 iterations (POT's torch set-up costs up to 0.5 s
+    # at n=2000 and varies by 0.1 s between runs: a few iterations are lost in that noise)
     short, long_ = (10, 40) if n <= 1000 else (3, 9)
+    if not on_numpy:
+        short, long_ = 10, 210
     t_short = min(run_pot(method, *args, reg, short)[0] for _ in range(2))
     t_long = min(run_pot(method, *args, reg, long_)[0] for _ in range(2))
     per_iter = max(t_long - t_short, 0.0) / (long_ - short)
-    if method == "sinkhorn" and math.isfinite(replica_per_iter) and args[2] is M:
+    if method == "sinkhorn" and math.isfinite(replica_per_iter) and on_numpy:
         # two short timed runs are noise-prone at large n (the setup dominates): the
         # replica does the same two products per iteration
         per_iter = max(per_iter, replica_per_iter)

@@ -25,9 +25,10 @@ implementation differs from the paper where measurements said so:
 
 * **Epsilon-scaling** (Schmitzer, SIAM J. Sci. Comput. 41(3), 2019, Sec. 3.2; POT's
   ``sinkhorn_epsilon_scaling``): when ``reg`` is small against the cost range ``C``
-  (``C / reg > _SCALING_RATIO``) the problem is solved for a decreasing schedule
-  ``reg_k = C / _SCALING_RATIO * q^k`` down to ``reg``, each stage warm-started from the
-  previous potentials and finished by Newton steps to a loose tolerance. From a cold start at
+  (``C / reg >= _SCALING_RATIO / factor``) the problem is solved for a decreasing schedule
+  ``reg_k = C / _SCALING_RATIO * q^k`` down to ``reg`` in equal ratios ``1 / q`` between
+  ``1 / factor`` and ``1 / factor^2``, each stage warm-started from the previous potentials
+  and finished by Newton steps to a loose tolerance. From a cold start at
   small ``reg`` Sinkhorn needs ``O(C / reg)`` iterations before Newton's local convergence
   sets in; each warm-started stage starts close to its optimum, where Newton converges in a
   few steps.
@@ -52,8 +53,12 @@ implementation differs from the paper where measurements said so:
   ``(diag(c) - S^T diag(r)^{-1} S) dy = g_b - S^T (g_a / r)``, solved by a sparse LU when
   ``S`` has few entries per row (near-assignment plans, whose Hessian is too ill-conditioned for
   CG) and otherwise by preconditioned conjugate gradient. The null direction
-  ``(1, -1)`` of (2) is removed by grounding ``dy_m = 0`` (LU) or by projecting ``dy`` onto
-  ``1^\perp`` (CG).
+  ``(1, -1)`` of (2) is removed by grounding ``dy_m = 0`` (LU) or, in CG, by projections
+  weighted by the column marginals ``c`` (those of the Jacobi-scaled system: with weights
+  spanning many orders of magnitude a plain mean moves the small columns by the rounding of
+  the large ones).
+* **Safeguards** for points of tiny mass: a trial step whose scalings or marginals underflow
+  to zero is shortened (they could not be scaled back).
 * **Two-level preconditioner** for CG: Jacobi plus a Galerkin coarse solve on about
   ``m / 32`` aggregates of columns (the Voronoi cells, in cost, of seed rows; aggregation
   multigrid, Vanek, Mandel, Brezina, Computing 56, 1996). The plan of a smooth cost is a
@@ -234,9 +239,10 @@ def sinkhorn_newton_sparse(
         Fraction of each row's mass of the plan that the sparsified Hessian may drop, in
         ``[0, 1)``. Shrinks 100-fold after a damped or slow step (module notes).
     epsilon_scaling : "auto", float in (0, 1) or None, default "auto"
-        ``"auto"``: when ``reg < C / 500`` (``C`` the range of ``M``), solve for the schedule
-        ``C / 500 * 0.25^k`` down to ``reg`` first, warm-starting each stage; a float sets the
-        ratio between stages; ``None`` solves at ``reg`` directly.
+        ``"auto"``: when ``reg <= C / 2000`` (``C`` the range of ``M``), solve for a
+        schedule from ``C / 500`` down to ``reg`` first, in equal ratios between 4 and 16,
+        warm-starting each stage; a float ``f`` sets the smallest ratio ``1 / f`` (stages
+        when ``reg <= f C / 500``); ``None`` solves at ``reg`` directly.
     verbose : bool, default False
         Print one line per Newton step and every 100 Sinkhorn iterations.
     log : bool, default False
@@ -374,8 +380,9 @@ def sinkhorn_newton_sparse2(
     sparsity : float, default 1e-3
         Fraction of each row's plan mass the sparsified Hessian may drop, in ``[0, 1)``.
     epsilon_scaling : "auto", float in (0, 1) or None, default "auto"
-        Solve a decreasing schedule of ``reg`` first (``"auto"``: when ``reg < range(M) /
-        500``); a float sets the ratio between stages; ``None`` solves at ``reg`` directly.
+        Solve a decreasing schedule of ``reg`` first (``"auto"``: when ``reg <= range(M) /
+        2000``, ratios 4 to 16); a float ``f`` sets the smallest ratio ``1 / f``; ``None``
+        solves at ``reg`` directly.
     verbose : bool, default False
         Print progress.
     log : bool, default False
@@ -1107,14 +1114,18 @@ def _gather_plan(indptr, indices, G, u, v, out):  # noqa: ANN001, ANN202
 
 
 def _schedule(spread: float, reg: float, factor: float | None) -> list[float]:
-    """Epsilon-scaling regs, ending at ``reg``: ``spread / _SCALING_RATIO * factor^k``."""
-    regs = []
-    if factor is not None and spread > 0:
-        r = spread / _SCALING_RATIO
-        while r > reg / factor:
-            regs.append(r)
-            r *= factor
-    return regs + [reg]
+    """Epsilon-scaling regs from ``spread / _SCALING_RATIO`` down to ``reg``: as many stages
+    as ratios ``1 / factor`` fit, in equal ratios (between ``1 / factor`` and its square;
+    a last stage of up to ``1 / factor^2`` alone started too far from its optimum for
+    Newton steps when the weights span many orders of magnitude)."""
+    start = spread / _SCALING_RATIO
+    k = 0 if factor is None or not start > reg else int(
+        math.log(start / reg) / math.log(1.0 / factor) + 1e-9
+    )
+    if k == 0:
+        return [reg]
+    q = (reg / start) ** (1.0 / k)
+    return [start * q**i for i in range(k)] + [reg]
 
 
 class _SwitchRule:
@@ -1327,17 +1338,24 @@ def _dense_direction(
 def _projected_pcg(
     A: Any, precond: Any, c: Any, rhs: Any, rtol: float, max_iter: int,
 ) -> tuple[Any, int]:
-    """Preconditioned CG on ``1^perp`` for the Schur complement ``A y = rhs``.
+    """Preconditioned CG for the Schur complement ``A y = rhs`` with its null direction
+    removed.
 
     ``A`` is the product with ``diag(c) - S^T diag(1/r) S`` and ``precond`` a symmetric
-    positive definite preconditioner; projecting every residual and search direction onto
-    ``1^perp`` removes the (near-)null direction ``1`` of the Schur complement, the image
-    of the Hessian's ``(1, -1)``. numpy arrays or torch tensors.
+    positive definite preconditioner. The (near-)null direction of the Schur complement is
+    ``1``, the image of the Hessian's ``(1, -1)``; it is removed as in the Jacobi-scaled
+    system ``diag(c)^(-1/2) A diag(c)^(-1/2)``, whose null vector ``sqrt(c)`` is well
+    scaled: residuals lose their component along ``c`` (``res -= c sum(res) / sum(c)``) and
+    search directions their ``c``-weighted mean (``z -= c.z / sum(c)``). For uniform ``c``
+    these are the plain mean projections; with weights spanning many orders of magnitude
+    the plain mean would move every small column by the (rounding-level) inconsistency of
+    the large ones. numpy arrays or torch tensors.
     """
-    res = rhs - rhs.mean()
+    w = c / c.sum()
+    res = rhs - w * rhs.sum()
     y = _xp(c).zeros_like(c)
     z = precond(res)
-    z -= z.mean()
+    z -= float(w @ z)
     p = z
     rz = float(res @ z)
     stop = rtol * math.sqrt(float(res @ res))
@@ -1345,7 +1363,7 @@ def _projected_pcg(
     while k < max_iter:
         k += 1
         Ap = A(p)
-        Ap -= Ap.mean()
+        Ap -= w * Ap.sum()
         curvature = float(p @ Ap)
         if curvature <= 0:  # exact solution reached (zero residual) or rounding
             break
@@ -1355,7 +1373,7 @@ def _projected_pcg(
         if math.sqrt(float(res @ res)) <= stop:
             break
         z = precond(res)
-        z -= z.mean()
+        z -= float(w @ z)
         rz_new = float(res @ z)
         p = z + (rz_new / rz) * p
         rz = rz_new
@@ -1383,12 +1401,14 @@ def _line_search(
             vt = v * xp.exp(t * dy)
             rt = ut * (G @ vt)
             gain = t * lin - (float(rt.sum()) - mass)
-            if math.isfinite(gain):
+            # a scaling or marginal that underflows to zero (a point of tiny mass, a long
+            # step) cannot be scaled back: log(0) at the next absorption, b / 0 in Sinkhorn
+            if math.isfinite(gain) and float(rt.min()) > 0.0 and float(vt.min()) > 0.0:
                 armijo = gain >= _ARMIJO * t * slope
                 if armijo or gain >= _ARMIJO * t * slope - 1e-13 * mass:
                     ct = vt * (G.T @ ut)
                     new_err = _l1(rt, a) + _l1(ct, b)
-                    if armijo or new_err < err:
+                    if (armijo or new_err < err) and float(ct.min()) > 0.0:
                         kernel.u, kernel.v = ut, vt
                         if kernel.absorb():
                             rt, ct = kernel.marginals()

@@ -15,7 +15,8 @@ in the stabilized kernel domain, sparse Newton steps with a line search; Tang et
   gradients with two sparse products per iteration, preconditioned by Jacobi plus the same
   Galerkin coarse correction on column aggregates (:class:`TorchTwoLevel`). Where CG stalls
   (near-assignment plans) the Schur complement is formed densely and solved by a Cholesky
-  factorization on the device (the CPU engine's sparse LU has no torch counterpart).
+  factorization on the device (the CPU engine's sparse LU has no torch counterpart), or by
+  its pseudo-inverse where it is numerically singular.
 
 The implicit gradients (Eq. 3 there) are solved with the same pieces, on the same device.
 
@@ -99,8 +100,10 @@ def torch_sparse_direction(
         A = torch.diag(c) - Sd.T @ (inv_r[:, None] * Sd)
         dy = torch.zeros_like(c)
         L, info = torch.linalg.cholesky_ex(A[:-1, :-1])
+        # numerically singular (the kept entries split the plan's graph, or cancellation in
+        # the Schur complement): the least-squares direction, for the line search to judge
         dy[:-1] = (torch.cholesky_solve(rhs[:-1, None], L)[:, 0] if int(info) == 0
-                   else torch.linalg.solve(A[:-1, :-1], rhs[:-1]))
+                   else torch.linalg.pinv(A[:-1, :-1], hermitian=True) @ rhs[:-1])
         n_cg = -max(n_cg, 1)
     dx = (ga - S @ dy) * inv_r
     return dx, dy, n_cg
