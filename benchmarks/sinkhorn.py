@@ -636,6 +636,11 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     done: set[str] = set()
     flow_rows: list[dict[str, Any]] = []
+    # the --torch-engine section (its own commit and environment) survives other runs
+    old = json.loads(path.read_text()) if (path := result_path("sinkhorn", "json")).exists() \
+        else {}
+    kept = {"torch_engine": old["torch_engine"]} if "torch_engine" in old and not ns.quick \
+        else {}
     if ns.resume or ns.only:
         data = json.loads(result_path("sinkhorn", "json").read_text())
         rows = [{**r, "_traces": r.pop("traces", {})} for r in data["cases"]]
@@ -666,12 +671,13 @@ def main() -> None:
             else:
                 rows.append(row)
             write_results("sinkhorn", params, [_thin(r) for r in rows],
-                          gradient_flow=flow_rows)
+                          gradient_flow=flow_rows, **kept)
         if not flow_rows:
             for n, reg, steps in flows:
                 flow_rows.append(gradient_flow(n, reg, steps, cap=30 * cap))
                 print(flow_rows[-1], flush=True)
-    write_results("sinkhorn", params, [_thin(r) for r in rows], gradient_flow=flow_rows)
+    write_results("sinkhorn", params, [_thin(r) for r in rows], gradient_flow=flow_rows,
+                  **kept)
     plot(rows, result_path("sinkhorn", "png"))
 
 
