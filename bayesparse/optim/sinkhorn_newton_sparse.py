@@ -107,7 +107,11 @@ from numba import njit
 from ot.backend import get_backend
 from ot.utils import list_to_array
 
-from bayesparse.optim.stabilized_sinkhorn import StabilizedKernel
+from bayesparse.optim.stabilized_sinkhorn import (
+    NO_UNDERFLOW,
+    StabilizedKernel,
+    in_scaling_range,
+)
 from bayesparse.sparse.tensor import SparseTensor
 from bayesparse.sparse.truncation import row_mass_truncate_csr
 
@@ -460,8 +464,8 @@ def _plan(problem: _Problem, opts: _Options, log: bool) -> Any:
     return out, _log_dict(problem, info, alpha, beta)
 
 
-def _loss(problem: _Problem, opts: _Options, log: bool) -> Any:
-    plan, alpha, beta, info = _solve(problem, opts)
+def _loss(problem: _Problem, opts: _Options, log: bool, start: _Warm | None = None) -> Any:
+    plan, alpha, beta, info = _solve(problem, opts, start)
     value = float((plan * problem.M_full).sum())
     if not (problem.is_torch and problem.needs_grad and opts.grad != "detach"):
         loss = problem.output(np.asarray(value))
@@ -485,11 +489,22 @@ def _loss(problem: _Problem, opts: _Options, log: bool) -> Any:
 
 
 def _multi_histogram(problem: _Problem, opts: _Options, log: bool) -> Any:
-    """POT's 2-D ``b``: one loss per histogram, each problem solved in turn (the plans'
-    sparsity patterns differ, so their Newton systems are not shared)."""
+    """POT's 2-D ``b``: one loss per histogram.
+
+    Where one kernel serves every histogram (a single stage whose kernel cannot underflow),
+    Sinkhorn runs on all of them at once (:func:`_batched_sinkhorn`, matrix-matrix
+    products); the histograms it solves are done, the others continue one by one from its
+    scalings (their plans, hence their sparse Newton systems, differ).
+    """
+    batch = _batched_sinkhorn(problem, opts)
     losses, logs = [], []
     for k in range(problem.n_hists):
-        loss, info = _loss(problem.histogram(k), opts, True)
+        warm = None if batch is None else batch[k]
+        if isinstance(warm, tuple):  # solved by the batched iterations
+            loss, info = warm
+        else:
+            loss, info = _loss(problem.histogram(k), opts, True, warm)
+            info["batched"] = len(warm.err) if warm is not None else 0
         losses.append(loss)
         logs.append(info)
     out = torch.stack(losses) if problem.is_torch else np.stack(losses)
@@ -506,6 +521,109 @@ def _multi_histogram(problem: _Problem, opts: _Options, log: bool) -> Any:
     return out, merged
 
 
+@dataclass
+class _Warm:
+    """Scalings ``u, v`` (of the no-underflow kernel ``exp((min M - M) / reg)``) to start
+    a single-stage solve from, with the Sinkhorn errors and times that led there."""
+
+    u: Any
+    v: Any
+    err: list[float]
+    time: list[float]
+
+
+def _batched_sinkhorn(problem: _Problem, opts: _Options) -> list[Any] | None:
+    """Sinkhorn on all ``k`` histograms of a 2-D ``b`` at once, as POT's ``sinkhorn`` does:
+    ``U = a / (G V)``, ``V = B / (G^T U)`` with one shared kernel ``G``, two matrix-matrix
+    products per iteration for all histograms.
+
+    Only where the shared kernel stays valid: a single stage (no epsilon-scaling), a kernel
+    that cannot underflow (``(max M - min M) / reg <= 600``) and scalings that stay in range
+    (no absorption, which would make the kernels differ). A histogram leaves the batch when
+    it reaches ``stopThr`` — then, if its weights are positive and it needs no gradient, its
+    loss and log come straight from ``U``, ``V`` (a ``(loss, log)`` pair) — or when its
+    measured rate says Newton steps would finish it sooner (a :class:`_Warm` start for its
+    own solve). Returns one entry per histogram, or ``None`` where batching does not apply.
+    """
+    lo, hi = problem.bounds
+    reg = problem.reg
+    if (opts.warmup is not None or len(_schedule(hi - lo, reg, opts.scaling)) > 1
+            or (hi - lo) / reg > NO_UNDERFLOW):
+        return None
+    xp, M, a = _xp(problem.M_full), problem.M_full, problem.a_full
+    start = time.perf_counter()
+    G = StabilizedKernel(M, reg, problem.bounds).G
+    B = problem.b_all * (a.sum() / problem.b_all.sum(axis=0))[None, :]
+    out: list[Any] = [None] * B.shape[1]
+    errs: list[list[float]] = [[] for _ in out]
+    times: list[list[float]] = [[] for _ in out]
+    active = list(range(B.shape[1]))
+    positive = (a > 0)[:, None]
+    Bk, U = B, xp.ones_like(a[:, None] * B[:1])
+    cache: dict[str, Any] = {}
+    V = Bk / (G.T @ U)
+    for it in range(opts.max_iter):
+        KV = G @ V
+        E = abs(U * KV - a[:, None]).sum(axis=0)
+        now = time.perf_counter() - start
+        leave = []
+        for col, (k, e) in enumerate(zip(active, E.tolist())):
+            errs[k].append(e)
+            times[k].append(now)
+            if e < opts.tol or not math.isfinite(e) or it == opts.max_iter - 1 or (
+                    _newton_sooner(errs[k], opts.tol)):
+                out[k] = _batch_exit(problem, opts, k, U[:, col], V[:, col], G, errs[k],
+                                     times[k], cache)
+                leave.append(col)
+        if leave:
+            keep = [c for c in range(len(active)) if c not in leave]
+            active = [active[c] for c in keep]
+            if not active:
+                return out
+            U, V, KV, Bk = U[:, keep], V[:, keep], KV[:, keep], Bk[:, keep]
+        U = a[:, None] / KV
+        V = Bk / (G.T @ U)
+        if not in_scaling_range(xp.where(positive, U, 1.0), xp.where(Bk > 0, V, 1.0)):
+            break  # the kernel would need absorbing: each histogram on its own from here
+    for col, k in enumerate(active):
+        out[k] = _Warm(U[:, col], V[:, col], errs[k], times[k])
+    return out
+
+
+def _newton_sooner(errs: list[float], tol: float) -> bool:
+    """The warm-up's switch rule without the density probe: below ``_SWITCH_ERR`` and with
+    more than twice ``_SWITCH_ITERS`` Sinkhorn iterations predicted by the measured rate."""
+    if len(errs) <= _RATE_WINDOW or errs[-1] > _SWITCH_ERR or tol <= 0:
+        return False
+    rate = (errs[-1] / errs[-1 - _RATE_WINDOW]) ** (1.0 / _RATE_WINDOW)
+    return rate >= 1.0 or math.log(tol / errs[-1]) / math.log(rate) > 2 * _SWITCH_ITERS
+
+
+def _batch_exit(problem: _Problem, opts: _Options, k: int, u: Any, v: Any, G: Any,
+                errs: list[float], times: list[float], cache: dict[str, Any]) -> Any:
+    """A histogram leaving the batched iterations: ``(loss, log)`` when it is solved, has
+    positive weights and needs no gradient, else a :class:`_Warm` start (``cache`` keeps
+    ``G * M``, formed once for all histograms)."""
+    sub = problem.histogram(k)
+    solved = errs[-1] < opts.tol and len(sub.rows) == len(u) and len(sub.cols) == len(v)
+    if not solved or (problem.is_torch and problem.needs_grad and opts.grad != "detach"):
+        return _Warm(u[sub.rows], v[sub.cols], errs, times)
+    xp = _xp(u)
+    # the no-underflow kernel is exp((min M - M) / reg): f = min M, g = 0
+    alpha = problem.bounds[0] + problem.reg * xp.log(u)
+    beta = problem.reg * xp.log(v)
+    if "GM" not in cache:
+        cache["GM"] = G * problem.M_full
+    value = float(u @ (cache["GM"] @ v))
+    loss = sub.output(np.asarray(value))
+    n = len(errs)
+    info = {"err": errs, "time": times, "phase": ["sinkhorn"] * n, "stage": [0] * n,
+            "regs": [problem.reg], "niter": n, "n_sinkhorn": n, "n_newton": 0,
+            "time_sinkhorn": times[-1], "time_newton": 0.0, "nnz": [], "cg_iter": [],
+            "step": [], "n_absorb": 0, "engine": problem.engine, "batched": n}
+    return (loss if problem.is_torch else loss[()]), _log_dict(sub, info, alpha, beta)
+
+
 def _log_dict(problem: _Problem, info: dict[str, Any], alpha: np.ndarray,
               beta: np.ndarray) -> dict[str, Any]:
     log_u, log_v = alpha / problem.reg, beta / problem.reg
@@ -516,11 +634,12 @@ def _log_dict(problem: _Problem, info: dict[str, Any], alpha: np.ndarray,
             "alpha": problem.output(alpha), "beta": problem.output(beta)}
 
 
-def _solve(problem: _Problem, opts: _Options) -> tuple[np.ndarray, ...]:
-    """Solve, then act on failure as ``opts.on_fail`` says; plan and potentials on all
-    points (zero-mass ones included)."""
+def _solve(problem: _Problem, opts: _Options,
+           start: _Warm | None = None) -> tuple[np.ndarray, ...]:
+    """Solve (from ``start`` if given), then act on failure as ``opts.on_fail`` says; plan
+    and potentials on all points (zero-mass ones included)."""
     result = _Solver(problem.a, problem.b, problem.M, problem.reg, problem.bounds, opts,
-                     problem.engine).run()
+                     problem.engine, start).run()
     plan, alpha, beta = problem.expand(result.plan, result.alpha, result.beta)
     info = {**result.info, "engine": problem.engine}
     err = info["err"][-1] if info["err"] else math.inf
@@ -930,13 +1049,19 @@ class _Solver:
     """Epsilon-scaling stages, each a Sinkhorn warm-up then sparse Newton steps."""
 
     def __init__(self, a: Any, b: Any, M: Any, reg: float, bounds: tuple[float, float],
-                 opts: _Options, engine: str = "numba") -> None:
+                 opts: _Options, engine: str = "numba", start: _Warm | None = None) -> None:
         self.a, self.b, self.opts = a, b, opts
         self.engine = _engine(engine == "torch")
         self.regs = _schedule(bounds[1] - bounds[0], reg, opts.scaling)
         # bounds of the full M also bound a submatrix (zero-mass points removed)
         self.kernel = StabilizedKernel(M, self.regs[0], bounds)
         self.trace = _Trace()
+        if start is not None:  # batched Sinkhorn iterations on the same kernel
+            self.kernel.u, self.kernel.v = start.u, start.v
+            self.trace.err.extend(start.err)
+            self.trace.time.extend(start.time)
+            self.trace.phase.extend(["sinkhorn"] * len(start.err))
+            self.trace.stage.extend([0] * len(start.err))
         self._start = time.perf_counter()
         self._stage = 0
         #: the warm-up's truncated plan, the first Newton step's pattern

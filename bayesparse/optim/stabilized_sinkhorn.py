@@ -55,14 +55,14 @@ import numpy as np
 import torch
 from numba import njit
 
-__all__ = ["StabilizedKernel"]
+__all__ = ["NO_UNDERFLOW", "StabilizedKernel", "in_scaling_range"]
 
 #: absorb a scaling into the potentials once it leaves [exp(-TAU), exp(TAU)]
 TAU = 100.0
 _HI = float(np.exp(TAU))
 _LO = float(np.exp(-TAU))
 #: cost range / reg below which ``exp(-M / reg)`` (shifted by min M) stays a normal float
-_NO_UNDERFLOW = 600.0
+NO_UNDERFLOW = 600.0
 
 
 class StabilizedKernel:
@@ -100,7 +100,7 @@ class StabilizedKernel:
         #: ``(u, v, G v, G^T u)`` of the last Sinkhorn iterate, for :meth:`marginals`
         self._products: tuple[Any, ...] | None = None
         lo, hi = (float(M.min()), float(M.max())) if bounds is None else bounds
-        if (hi - lo) / self.reg <= _NO_UNDERFLOW:
+        if (hi - lo) / self.reg <= NO_UNDERFLOW:
             # exp((min M - M) / reg) cannot underflow: three passes instead of six
             self.f = xp.full_like(M[:, 0], lo)
             self.g = xp.zeros_like(M[0])
@@ -166,8 +166,7 @@ class StabilizedKernel:
             Whether the kernel was rebuilt.
         """
         u, v, xp = self.u, self.v, self._xp
-        if not force and _in_range(float(u.min()), float(u.max()), float(v.min()),
-                                   float(v.max())):
+        if not force and in_scaling_range(u, v):
             return False
         self.f = self.f + self.reg * xp.log(u)
         self.g = self.g + self.reg * xp.log(v)
@@ -283,6 +282,12 @@ class StabilizedKernel:
                 G = self.G
                 Ktu = None  # of the scalings before the absorption
         return errs
+
+
+def in_scaling_range(u: Any, v: Any) -> bool:
+    """Whether scalings ``u`` and ``v`` (arrays or tensors, any shape) lie inside
+    ``(exp(-TAU), exp(TAU))``, where the kernel needs no absorption."""
+    return _in_range(float(u.min()), float(u.max()), float(v.min()), float(v.max()))
 
 
 def _in_range(u_lo: float, u_hi: float, v_lo: float, v_hi: float) -> bool:
