@@ -593,10 +593,21 @@ def _batched_sinkhorn(problem: _Problem, opts: _Options) -> list[Any] | None:
 def _newton_sooner(errs: list[float], tol: float) -> bool:
     """The warm-up's switch rule without the density probe: below ``_SWITCH_ERR`` and with
     more than twice ``_SWITCH_ITERS`` Sinkhorn iterations predicted by the measured rate."""
-    if len(errs) <= _RATE_WINDOW or errs[-1] > _SWITCH_ERR or tol <= 0:
-        return False
+    outlook = _sinkhorn_outlook(errs, tol)
+    return tol > 0 and outlook is not None and (
+        outlook[0] >= 1.0 or outlook[1] > 2 * _SWITCH_ITERS)
+
+
+def _sinkhorn_outlook(errs: list[float], tol: float) -> tuple[float, float] | None:
+    """Sinkhorn's linear rate over the last ``_RATE_WINDOW`` iterations and the iterations
+    it predicts to ``tol`` (``inf`` for ``tol = 0`` or a rate >= 1); ``None`` before the
+    window is full or while the error is above ``_SWITCH_ERR``."""
+    if len(errs) <= _RATE_WINDOW or errs[-1] > _SWITCH_ERR:
+        return None
     rate = (errs[-1] / errs[-1 - _RATE_WINDOW]) ** (1.0 / _RATE_WINDOW)
-    return rate >= 1.0 or math.log(tol / errs[-1]) / math.log(rate) > 2 * _SWITCH_ITERS
+    if rate >= 1.0 or tol <= 0:
+        return rate, math.inf
+    return rate, math.log(tol / errs[-1]) / math.log(rate)
 
 
 def _batch_exit(problem: _Problem, opts: _Options, k: int, u: Any, v: Any, G: Any,
@@ -1272,14 +1283,12 @@ class _SwitchRule:
         self._newton_cost = 0.0
 
     def __call__(self, errs: list[float]) -> bool:
-        k = len(errs)
-        if k <= _RATE_WINDOW or errs[-1] > _SWITCH_ERR:
+        outlook = _sinkhorn_outlook(errs, self.tol)
+        if outlook is None:
             return False
-        rate = (errs[-1] / errs[-1 - _RATE_WINDOW]) ** (1.0 / _RATE_WINDOW)
+        rate, remaining = outlook
         if rate >= 1.0:
             return True
-        remaining = (math.log(self.tol / errs[-1]) / math.log(rate) if self.tol > 0
-                     else math.inf)
         if remaining <= _SWITCH_ITERS:
             return False
         if self.pattern is None:

@@ -114,13 +114,7 @@ def row_mass_truncate_csr(
         raise ValueError("x: expected a 2-D numpy array")
     if x.dtype.kind not in "fiu":
         raise TypeError(f"x: expected a real non-negative array, got dtype {x.dtype}")
-    if not 0.0 <= tol < 1.0:
-        raise ValueError(f"tol: expected 0 <= tol < 1, got {tol}")
-    lo = x.min() if x.size else 0.0
-    if np.isnan(lo):  # min propagates NaN: one pass finds both NaN and negatives
-        raise ValueError("x: NaN entries make the row mass undefined; clean the data first")
-    if lo < 0:
-        raise ValueError(f"x: expected non-negative entries, got a minimum of {lo}")
+    _check_mass(float(x.min()) if x.size else 0.0, tol)
     n, m = x.shape
     cs = _scale(col_scale, m, "col_scale")
     rs = _scale(row_scale, n, "row_scale")
@@ -145,6 +139,17 @@ def row_mass_truncate_csr(
     return sp.csr_matrix((vals[:nnz], indices[:nnz], indptr), shape=(n, m), copy=False)
 
 
+def _check_mass(lo: float, tol: float) -> None:
+    """``tol`` in ``[0, 1)`` and ``x``'s minimum ``lo`` neither NaN nor negative (min
+    propagates NaN: one pass finds both)."""
+    if not 0.0 <= tol < 1.0:
+        raise ValueError(f"tol: expected 0 <= tol < 1, got {tol}")
+    if lo != lo:
+        raise ValueError("x: NaN entries make the row mass undefined; clean the data first")
+    if lo < 0:
+        raise ValueError(f"x: expected non-negative entries, got a minimum of {lo}")
+
+
 def _truncate_torch(
     x: torch.Tensor, tol: float, row_sums: torch.Tensor | None,
     row_scale: torch.Tensor | None, col_scale: torch.Tensor | None,
@@ -154,14 +159,8 @@ def _truncate_torch(
         raise ValueError(f"x: expected a 2-D tensor, got {x.ndim}-D")
     if not x.dtype.is_floating_point:
         raise TypeError(f"x: expected a real floating tensor, got {x.dtype}")
-    if not 0.0 <= tol < 1.0:
-        raise ValueError(f"tol: expected 0 <= tol < 1, got {tol}")
+    _check_mass(float(x.min()) if x.numel() else 0.0, tol)
     n, m = x.shape
-    lo = float(x.min()) if x.numel() else 0.0
-    if lo != lo:
-        raise ValueError("x: NaN entries make the row mass undefined; clean the data first")
-    if lo < 0:
-        raise ValueError(f"x: expected non-negative entries, got a minimum of {lo}")
     w = x if col_scale is None else x * _scale_torch(col_scale, m, "col_scale", x)
     s = w.sum(1) if row_sums is None else torch.as_tensor(row_sums, device=x.device)
     if s.shape != (n,):
